@@ -1,0 +1,172 @@
+import type { Worker } from 'node:cluster'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { type Config, loadConfig } from '../src/config'
+import type { ToPrimary, ToWorker } from '../src/ipc'
+import { log } from '../src/log'
+import type { SaleRecord } from '../src/sale/sale-record'
+import { checkRedisPolicy, connectRedis, redactUrl } from '../src/store/redis'
+import { QuotaLessor } from './quota-lessor'
+import { SaleWatch } from './sale-watch'
+import { Supervisor } from './supervisor'
+
+/**
+ * The primary process: checks Redis, forks one uWS worker per core, restarts dead ones, hands
+ * out stock quota and keeps every worker's copy of the sales fresh. Entry file: wiring only.
+ */
+const SYNC_TIMEOUT_MS = 2000
+
+function adminToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.SECKILL_ADMIN_TOKEN) return env
+  const token = randomBytes(24).toString('base64url')
+  log.warn(
+    { token },
+    'SECKILL_ADMIN_TOKEN is not set: admin routes use this generated token until restart',
+  )
+  return { ...env, SECKILL_ADMIN_TOKEN: token }
+}
+
+async function main(): Promise<void> {
+  const env = adminToken(process.env)
+  let config: Config
+  try {
+    config = loadConfig(env)
+  } catch (err) {
+    log.fatal((err as Error).message)
+    process.exit(2)
+  }
+  const redis = await connectRedis(config.REDIS_URL, 'seckill-primary')
+  await checkRedisPolicy(redis)
+
+  const send = (w: Worker, msg: ToWorker) => {
+    if (w.isConnected()) w.send(msg)
+  }
+  let nextSync = 1
+  const syncs = new Map<number, { left: number; done: () => void }>()
+
+  const broadcast = (sale: SaleRecord, sync?: number) => {
+    for (const w of supervisor.live())
+      send(w, { t: 'sale', sale, clockOffsetMs: watch.clockOffsetMs, sync })
+  }
+
+  /** Send a sale to every worker and resolve when each has applied it (or timed out). */
+  const broadcastSynced = (sale: SaleRecord) =>
+    new Promise<void>((resolve) => {
+      const live = supervisor.live()
+      if (live.length === 0) return resolve()
+      const id = nextSync++
+      const timer = setTimeout(() => {
+        syncs.delete(id)
+        resolve()
+      }, SYNC_TIMEOUT_MS)
+      syncs.set(id, {
+        left: live.length,
+        done: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+      })
+      broadcast(sale, id)
+    })
+
+  const watch = new SaleWatch(redis, config.REDIS_PREFIX, config.SALE_POLL_MS, broadcast, (err) =>
+    log.error({ err: err.message }, 'polling the sales failed'),
+  )
+  const lessor = new QuotaLessor(
+    redis,
+    config.REDIS_PREFIX,
+    config.QUOTA_CHUNK,
+    () => supervisor.live().length,
+  )
+
+  const onMessage = (w: Worker, raw: unknown) => {
+    const msg = raw as ToPrimary
+    switch (msg.t) {
+      case 'ready':
+        supervisor.markReady()
+        for (const sale of watch.all())
+          send(w, { t: 'sale', sale, clockOffsetMs: watch.clockOffsetMs })
+        if (++readyCount === config.WORKERS) {
+          log.info(
+            { port: config.PORT, workers: config.WORKERS, redis: redactUrl(config.REDIS_URL) },
+            'seckill is serving',
+          )
+        }
+        break
+      case 'synced': {
+        const s = syncs.get(msg.sync)
+        if (s && --s.left === 0) {
+          syncs.delete(msg.sync)
+          s.done()
+        }
+        break
+      }
+      case 'need':
+        lessor
+          .need(w.id, msg.saleId, msg.have, msg.inflight, msg.parked)
+          .then((g) => {
+            send(w, { t: 'grant', saleId: msg.saleId, units: g.units, soldOut: g.soldOut })
+            if (g.soldOut) watch.refresh(msg.saleId).catch(() => {})
+            if (g.release) {
+              const holder = supervisor.live().find((x) => x.id === g.release?.worker)
+              if (holder) send(holder, { t: 'release', saleId: msg.saleId, units: g.release.units })
+            }
+          })
+          .catch((err: Error) => {
+            // The worker's buyers keep waiting; its retry tick asks again.
+            log.warn({ err: err.message, saleId: msg.saleId }, 'quota request failed')
+            send(w, { t: 'grant', saleId: msg.saleId, units: 0, soldOut: false })
+          })
+        break
+      case 'released':
+        lessor.report(w.id, msg.saleId, msg.have, msg.inflight)
+        break
+      case 'sold-out':
+        watch.refresh(msg.saleId).catch(() => {})
+        break
+      case 'changed':
+        watch
+          .refresh(msg.saleId)
+          .then((sale) => (sale ? broadcastSynced(sale) : undefined))
+          .catch((err: Error) => log.error({ err: err.message }, 'reading a changed sale failed'))
+          .finally(() => send(w, { t: 'ack', id: msg.id }))
+        break
+    }
+  }
+
+  let readyCount = 0
+  const supervisor: Supervisor = new Supervisor(
+    config.WORKERS,
+    join(__dirname, '../src/worker/main.js'),
+    env,
+    {
+      onMessage,
+      onExit: (w) => lessor.forget(w.id),
+      onStartFailure: (code, signal) => {
+        log.fatal({ code, signal }, 'a worker failed to start; see its message above')
+        void supervisor.stop(config.SHUTDOWN_TIMEOUT_MS).then(() => process.exit(1))
+      },
+    },
+  )
+  await watch.start()
+  supervisor.start()
+
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping: workers finish in-flight requests')
+    watch.stop()
+    supervisor.stop(config.SHUTDOWN_TIMEOUT_MS).then(() => {
+      redis.disconnect()
+      process.exit(0)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+main().catch((err: Error) => {
+  log.fatal(err.message)
+  process.exit(1)
+})

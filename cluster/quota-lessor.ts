@@ -1,0 +1,114 @@
+import type Redis from 'ioredis'
+import { saleKeys } from '../src/store/keys'
+
+/**
+ * Hands out stock quota to the workers of this node (the "local stock" of the 12306 article).
+ *
+ * Redis's remaining count is the truth; the lessor subtracts what its workers already hold or
+ * have in flight (their last reports) and grants at most a fair share of the rest, capped by
+ * QUOTA_CHUNK. Quota is only a filter in front of reserve-5.lua: a stale report can make a grant
+ * too small (the worker asks again) or too large (Redis refuses the extra), never oversell.
+ * A dead worker's reports are dropped, so its quota returns to the pool (no undersell). When
+ * nothing is left to grant and a worker has buyers waiting, the lessor asks the worker holding
+ * the most unused quota to give half of it back.
+ */
+export type WorkerId = number
+
+interface Report {
+  have: number
+  inflight: number
+}
+
+export interface Grant {
+  readonly units: number
+  readonly soldOut: boolean
+  /** ask this worker to give back this many units, for the requester's waiting buyers */
+  readonly release?: { readonly worker: WorkerId; readonly units: number }
+}
+
+export class QuotaLessor {
+  private readonly reports = new Map<string, Map<WorkerId, Report>>()
+  /** one decision at a time per sale, so two requests never split the same pool twice */
+  private readonly chains = new Map<string, Promise<unknown>>()
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly chunk: number,
+    private readonly liveWorkers: () => number,
+  ) {}
+
+  need(
+    w: WorkerId,
+    saleId: string,
+    have: number,
+    inflight: number,
+    parked: number,
+  ): Promise<Grant> {
+    const prev = this.chains.get(saleId) ?? Promise.resolve()
+    const next = prev.then(() => this.decide(w, saleId, have, inflight, parked))
+    const settled = next.catch(() => undefined)
+    this.chains.set(saleId, settled)
+    settled.then(() => {
+      if (this.chains.get(saleId) === settled) this.chains.delete(saleId)
+    })
+    return next
+  }
+
+  report(w: WorkerId, saleId: string, have: number, inflight: number): void {
+    this.salesReports(saleId).set(w, { have, inflight })
+  }
+
+  /** A worker is gone: whatever it held goes back to the pool. */
+  forget(w: WorkerId): void {
+    for (const reports of this.reports.values()) reports.delete(w)
+  }
+
+  private salesReports(saleId: string): Map<WorkerId, Report> {
+    let r = this.reports.get(saleId)
+    if (!r) {
+      r = new Map()
+      this.reports.set(saleId, r)
+    }
+    return r
+  }
+
+  private async decide(
+    w: WorkerId,
+    saleId: string,
+    have: number,
+    inflight: number,
+    parked: number,
+  ): Promise<Grant> {
+    const reports = this.salesReports(saleId)
+    reports.set(w, { have, inflight })
+    const [stock, sold] = await this.redis.hmget(
+      saleKeys(this.prefix, saleId).sale,
+      'stock',
+      'sold',
+    )
+    if (stock === null) return { units: 0, soldOut: false }
+    const remaining = Number(stock) - Number(sold ?? 0)
+    if (remaining <= 0) return { units: 0, soldOut: true }
+    let held = 0
+    for (const r of reports.values()) held += r.have + r.inflight
+    const pool = remaining - held
+    if (pool > 0) {
+      const fair = Math.ceil(remaining / Math.max(1, this.liveWorkers()))
+      const units = Math.min(this.chunk, pool, fair)
+      reports.set(w, { have: have + units, inflight })
+      return { units, soldOut: false }
+    }
+    if (parked === 0) return { units: 0, soldOut: false }
+    let richest: WorkerId | null = null
+    let most = 0
+    for (const [id, r] of reports) {
+      if (id !== w && r.have > most) {
+        richest = id
+        most = r.have
+      }
+    }
+    if (richest === null) return { units: 0, soldOut: false }
+    return { units: 0, soldOut: false, release: { worker: richest, units: Math.ceil(most / 2) } }
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The one table of error codes (fastify's lib/errors.js): code, HTTP status, default detail.
+ * Callers match on `code`, never on a class: errors cross process and thread boundaries.
+ */
+export const ERRORS = {
+  bad_request: { status: '400 Bad Request', detail: 'the request is malformed' },
+  unauthorized: { status: '401 Unauthorized', detail: 'a valid admin bearer token is required' },
+  not_found: { status: '404 Not Found', detail: 'no such resource' },
+  method_not_allowed: { status: '405 Method Not Allowed', detail: 'method not allowed here' },
+  sale_exists: { status: '409 Conflict', detail: 'a sale with this id already exists' },
+  sold_out: { status: '409 Conflict', detail: 'not enough stock left' },
+  limit_exceeded: { status: '409 Conflict', detail: 'this user would exceed the per-user limit' },
+  not_started: { status: '409 Conflict', detail: 'the sale has not started' },
+  closed: { status: '409 Conflict', detail: 'the sale is closed' },
+  too_large: { status: '413 Payload Too Large', detail: 'the body is larger than 4096 bytes' },
+  rate_limited: { status: '429 Too Many Requests', detail: 'too many requests; retry later' },
+  internal: { status: '500 Internal Server Error', detail: 'internal error' },
+  unavailable: { status: '503 Service Unavailable', detail: 'the stock store cannot be reached' },
+} as const
+
+export type ErrorCode = keyof typeof ERRORS
+
+/** A fault that carries one of the codes above; `err.code` is what callers look at. */
+export class SeckillError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, detail?: string) {
+    super(detail ?? ERRORS[code].detail)
+    this.code = code
+  }
+}
+
+/** The JSON body of an error answer: {"error","detail"}. */
+export function errorBody(code: ErrorCode, detail?: string): string {
+  return JSON.stringify({ error: code, detail: detail ?? ERRORS[code].detail })
+}
+
+/** Pre-built bodies for the answers a storm sends over and over. */
+export const PREBUILT: Readonly<Record<ErrorCode, string>> = Object.freeze(
+  Object.fromEntries(Object.keys(ERRORS).map((c) => [c, errorBody(c as ErrorCode)])) as Record<
+    ErrorCode,
+    string
+  >,
+)

@@ -1,0 +1,27 @@
+import { type TemplatedApp, uws } from '../uws'
+import { healthz, readyzRoute } from './ops-routes'
+import { getOrderRoute } from './order-routes'
+import { buyTicketRoute, type PurchaseContext, postOrderRoute } from './purchase-routes'
+import { writeError } from './respond'
+import { type SaleContext, saleRoutes } from './sale-routes'
+
+/** The routes of API.md on one uWS app. */
+export type AppContext = PurchaseContext & SaleContext
+
+export function buildApp(ctx: AppContext): TemplatedApp {
+  const sales = saleRoutes(ctx)
+  const buy = buyTicketRoute(ctx)
+  return uws
+    .App()
+    .get('/buy/ticket', buy)
+    .post('/buy/ticket', buy)
+    .post('/api/v1/sales', sales.create)
+    .get('/api/v1/sales/:id', sales.get)
+    .post('/api/v1/sales/:id/start', sales.start)
+    .post('/api/v1/sales/:id/close', sales.close)
+    .post('/api/v1/sales/:id/orders', postOrderRoute(ctx))
+    .get('/api/v1/orders/:id', getOrderRoute(ctx.config, ctx.redis))
+    .get('/healthz', healthz)
+    .get('/readyz', readyzRoute(ctx.redis))
+    .any('/*', (res) => writeError(res, 'not_found', 'no such route'))
+}

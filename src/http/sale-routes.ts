@@ -1,0 +1,105 @@
+import type { Config } from '../config'
+import { log } from '../log'
+import { saleView } from '../sale/sale-record'
+import { createSale, setSaleState } from '../store/sales'
+import type { ScriptedRedis } from '../store/scripts'
+import type { HttpRequest, HttpResponse } from '../uws'
+import type { Desks } from '../worker/desks'
+import { isAdmin } from './admin-auth'
+import {
+  later,
+  laterError,
+  readJson,
+  type TrackedResponse,
+  track,
+  writeError,
+  writeJson,
+} from './respond'
+import { describeIssues, newSaleBody, SALE_ID } from './validate'
+
+/** Sales: create, read, start, close (API.md "Sales"). Admin routes need the bearer token. */
+export interface SaleContext {
+  readonly config: Config
+  readonly redis: ScriptedRedis
+  readonly desks: Desks
+  now(): number
+  /** tell the primary a sale changed; resolves when every worker of this node has the new copy */
+  changed(saleId: string): Promise<void>
+}
+
+/** Sold counts in a copy may be this old before GET reads Redis again (API.md: up to 1 s stale). */
+const SALE_MAX_AGE_MS = 1000
+
+export function saleRoutes(ctx: SaleContext) {
+  const token = Buffer.from(ctx.config.SECKILL_ADMIN_TOKEN)
+
+  function answerSale(res: TrackedResponse, id: string, status: string): void {
+    const desk = ctx.desks.get(id)
+    if (!desk) return laterError(res, 'not_found', `no sale ${id}`)
+    const body = JSON.stringify(saleView(desk.record, ctx.now()))
+    later(res, (r) =>
+      writeJson(r, status, body, status === '200 OK' ? 'public, max-age=1' : undefined),
+    )
+  }
+
+  function failed(res: TrackedResponse, what: string, err: unknown): void {
+    log.error({ err }, `${what} failed`)
+    laterError(res, 'unavailable', `${what} failed: ${(err as Error).message}`)
+  }
+
+  const create = (res: HttpResponse, req: HttpRequest): void => {
+    if (!isAdmin(req, token)) return writeError(res, 'unauthorized')
+    const tres = track(res)
+    readJson(tres, req, (body) => {
+      const parsed = newSaleBody.safeParse(body)
+      if (!parsed.success) return laterError(tres, 'bad_request', describeIssues(parsed.error))
+      const s = parsed.data
+      createSale(ctx.redis, ctx.config.REDIS_PREFIX, s)
+        .then(async (outcome) => {
+          if (outcome === 'exists') return laterError(tres, 'sale_exists', `sale ${s.id} exists`)
+          await ctx.changed(s.id)
+          answerSale(tres, s.id, '201 Created')
+        })
+        .catch((err) => failed(tres, 'creating the sale', err))
+    })
+  }
+
+  const get = (res: HttpResponse, req: HttpRequest): void => {
+    const id = req.getParameter(0)
+    if (!SALE_ID.test(id)) return writeError(res, 'not_found', `no sale ${id}`)
+    const desk = ctx.desks.get(id)
+    if (desk && ctx.desks.age(id) <= SALE_MAX_AGE_MS) {
+      return writeJson(
+        res,
+        '200 OK',
+        JSON.stringify(saleView(desk.record, ctx.now())),
+        'public, max-age=1',
+      )
+    }
+    const tres = track(res)
+    ctx.desks
+      .refresh(id)
+      .then((d) =>
+        d ? answerSale(tres, id, '200 OK') : laterError(tres, 'not_found', `no sale ${id}`),
+      )
+      .catch((err) => failed(tres, 'reading the sale', err))
+  }
+
+  const change =
+    (action: 'start' | 'close') =>
+    (res: HttpResponse, req: HttpRequest): void => {
+      if (!isAdmin(req, token)) return writeError(res, 'unauthorized')
+      const id = req.getParameter(0)
+      const tres = track(res)
+      setSaleState(ctx.redis, ctx.config.REDIS_PREFIX, id, action)
+        .then(async (outcome) => {
+          if (outcome === 'not_found') return laterError(tres, 'not_found', `no sale ${id}`)
+          if (outcome === 'closed') return laterError(tres, 'closed', `sale ${id} is closed`)
+          await ctx.changed(id)
+          answerSale(tres, id, '200 OK')
+        })
+        .catch((err) => failed(tres, `${action} of the sale`, err))
+    }
+
+  return { create, get, start: change('start'), close: change('close') }
+}

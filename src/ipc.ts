@@ -1,0 +1,31 @@
+import type { SaleRecord } from './sale/sale-record'
+
+/**
+ * The messages between the primary (cluster/) and its uWS workers, over the cluster IPC channel.
+ * Plain JSON values: `t` names the message.
+ */
+
+/** primary -> worker */
+export type ToWorker =
+  /**
+   * a fresh copy of a sale; `clockOffsetMs` = Redis TIME - this host's clock; with `sync`, the
+   * worker answers `synced` once applied
+   */
+  | { t: 'sale'; sale: SaleRecord; clockOffsetMs: number; sync?: number }
+  /** quota for a sale, possibly 0 units; soldOut when Redis has nothing left */
+  | { t: 'grant'; saleId: string; units: number; soldOut: boolean }
+  /** give back up to `units` unused quota: another worker's buyers are waiting */
+  | { t: 'release'; saleId: string; units: number }
+  /** answer to `changed`: every worker has the new copy of the sale */
+  | { t: 'ack'; id: number }
+
+/** worker -> primary */
+export type ToPrimary =
+  | { t: 'ready' }
+  /** a `sale` message that carried `sync` has been applied */
+  | { t: 'synced'; sync: number }
+  | { t: 'need'; saleId: string; have: number; inflight: number; parked: number }
+  | { t: 'released'; saleId: string; units: number; have: number; inflight: number }
+  | { t: 'sold-out'; saleId: string }
+  /** an admin route changed a sale: re-read it and send it to every worker, then ack `id` */
+  | { t: 'changed'; id: number; saleId: string }

@@ -1,0 +1,33 @@
+import { saleKeys } from '../store/keys'
+import type { ReserveReply, ScriptedRedis } from '../store/scripts'
+
+/**
+ * One batched call of reserve-5.lua. Runs on a Piscina thread (reserve-task.ts) or, for the
+ * comparison the README reports, on the worker's own thread (RESERVE_MODE=inline).
+ *
+ * The outcome is a plain value, not a thrown Error: it crosses a thread boundary, where an
+ * Error loses every property but its message.
+ */
+export interface ReserveBatch {
+  readonly saleId: string
+  /** [n, orderId, userId, quantity, idempotencyKey, ...]: the ARGV of reserve-5.lua */
+  readonly argv: (string | number)[]
+}
+
+export type ReserveOutcome =
+  | { readonly ok: true; readonly replies: ReserveReply[] }
+  | { readonly ok: false; readonly code: 'unavailable'; readonly detail: string }
+
+export async function reserveBatch(
+  redis: ScriptedRedis,
+  prefix: string,
+  batch: ReserveBatch,
+): Promise<ReserveOutcome> {
+  const k = saleKeys(prefix, batch.saleId)
+  try {
+    const replies = await redis.reserve(k.sale, k.users, k.idem, k.orders, k.stream, ...batch.argv)
+    return { ok: true, replies }
+  } catch (err) {
+    return { ok: false, code: 'unavailable', detail: (err as Error).message }
+  }
+}

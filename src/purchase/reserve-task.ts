@@ -1,0 +1,30 @@
+import { workerData } from 'piscina'
+import { createRedis } from '../store/redis'
+import { type ReserveBatch, type ReserveOutcome, reserveBatch } from './reserve-batch'
+
+/**
+ * The Piscina task file: one Redis client per thread, created at module top level, and one
+ * coarse task per batch of attempts.
+ */
+interface TaskData {
+  readonly redisUrl: string
+  readonly prefix: string
+}
+
+const data = workerData as TaskData
+const redis = createRedis(data.redisUrl, `seckill-reserve-${process.pid}`)
+const connected = redis.connect().then(
+  () => true,
+  () => false,
+)
+
+export async function reserve(batch: ReserveBatch): Promise<ReserveOutcome> {
+  // Only the very first batches can find the connection still opening; later ones fail fast.
+  await connected
+  return reserveBatch(redis, data.prefix, batch)
+}
+
+/** Resolves once this thread's Redis connection is up; the worker waits on it before listening. */
+export async function warm(): Promise<boolean> {
+  return connected
+}

@@ -1,0 +1,211 @@
+import { type SaleRecord, saleGate } from '../sale/sale-record'
+import type { ReserveReply } from '../store/scripts'
+import type { Attempt, Outcome, Settle } from './attempt'
+import { FixedQueue } from './fixed-queue'
+
+/**
+ * A worker's local view of one sale: the gate, the sold-out flag and the stock quota.
+ *
+ * The quota is a traffic filter, never an authority: an attempt reaches Redis only while the
+ * worker holds quota for it, so Redis sees about as many attempts as there is stock. Every rule
+ * here can only make the worker refuse more (a false negative), never sell more: reserve-5.lua
+ * decides. Attempts that find all quota in flight wait (parked) instead of being told "sold out"
+ * while stock may yet come back from a refused attempt.
+ */
+export interface DeskDeps {
+  readonly lowWater: number
+  readonly parkMax: number
+  readonly parkTimeoutMs: number
+  /** epoch ms on Redis's clock */
+  now(): number
+  enqueue(a: Attempt): void
+  settle: Settle
+  /** ask the primary for quota; `parked` > 0 means buyers are waiting */
+  need(saleId: string, have: number, inflight: number, parked: number): void
+  soldOut(saleId: string): void
+}
+
+export class SaleDesk {
+  record: SaleRecord
+  soldOut: boolean
+  quota = 0
+  inflight = 0
+  /** the highest `returned` counter seen: only a rise clears the sold-out flag */
+  private returnedSeen: number
+  private needSent = false
+  /** the last grant was empty: ask again only for waiting buyers, on the retry tick */
+  private starved = false
+  private admitted = false
+  private readonly parked = new FixedQueue<Attempt>()
+
+  constructor(
+    record: SaleRecord,
+    private readonly deps: DeskDeps,
+  ) {
+    this.record = record
+    this.soldOut = record.sold >= record.stock
+    this.returnedSeen = record.returned
+    this.askIfNeeded()
+  }
+
+  get parkedCount(): number {
+    return this.parked.length
+  }
+
+  /** Why an attempt is refused at once, with no Redis call; null when it may go on. */
+  refusal(nowMs: number): 'not_started' | 'closed' | 'sold_out' | null {
+    const gate = saleGate(this.record, nowMs)
+    if (gate !== 'open') return gate
+    return this.soldOut ? 'sold_out' : null
+  }
+
+  /** Take quota and send the attempt on, or park it until quota comes back. */
+  admit(a: Attempt): void {
+    this.admitted = true
+    if (this.parked.length === 0 && this.quota >= a.quantity) {
+      this.send(a)
+    } else if (this.parked.length < this.deps.parkMax) {
+      a.parkedAt = this.deps.now()
+      this.parked.push(a)
+    } else {
+      this.deps.settle(a, 'rate_limited', null, this.record.id)
+    }
+    this.askIfNeeded()
+  }
+
+  /** reserve-5.lua answered for this attempt. */
+  onReply(a: Attempt, reply: ReserveReply): void {
+    this.inflight -= a.quantity
+    const code = reply[0]
+    // Only a new order consumes the quota; every other answer gives it back.
+    if (code !== 0) this.quota += a.quantity
+    const remaining = reply[1]
+    if (this.quota > remaining) this.quota = Math.max(0, remaining)
+    if (remaining <= 0 && !this.soldOut) this.markSoldOut(true)
+    this.deps.settle(a, outcomeFor(code), code >= 0 ? reply : null, this.record.id)
+    this.drain()
+  }
+
+  /** The batch never got an answer (Redis unreachable): nothing was reserved for it here. */
+  onFailure(a: Attempt): void {
+    this.inflight -= a.quantity
+    this.quota += a.quantity
+    this.deps.settle(a, 'unavailable', null, this.record.id)
+  }
+
+  /** The primary granted quota (possibly 0 units). */
+  grant(units: number, soldOut: boolean): void {
+    this.needSent = false
+    this.quota += units
+    this.starved = units === 0
+    if (soldOut) this.markSoldOut(false)
+    this.drain()
+    if (!this.starved) this.askIfNeeded()
+  }
+
+  /** The primary moves quota to a worker whose buyers are waiting; returns what was given up. */
+  release(units: number): number {
+    const given = Math.min(units, this.quota)
+    this.quota -= given
+    return given
+  }
+
+  /** A fresh copy of the sale's hash arrived. */
+  update(record: SaleRecord): void {
+    this.record = record
+    if (record.sold >= record.stock) {
+      if (!this.soldOut) this.markSoldOut(false)
+    } else if (this.soldOut && record.returned > this.returnedSeen) {
+      // Stock came back (cancel, expiry): sell again. A stale copy never clears the flag.
+      this.soldOut = false
+      this.starved = false
+    }
+    this.returnedSeen = Math.max(this.returnedSeen, record.returned)
+    const gate = saleGate(record, this.deps.now())
+    if (gate === 'closed') this.refuseParked('closed')
+    this.askIfNeeded()
+  }
+
+  /** Answer parked attempts that waited too long for quota. */
+  expireParked(nowMs: number): void {
+    let a = this.parked.peek()
+    while (a && nowMs - a.parkedAt >= this.deps.parkTimeoutMs) {
+      this.parked.shift()
+      this.deps.settle(a, 'unavailable', null, this.record.id)
+      a = this.parked.peek()
+    }
+  }
+
+  /** Retry a quota request that got nothing while buyers still wait. */
+  retryNeed(): void {
+    this.askIfNeeded(true)
+  }
+
+  private send(a: Attempt): void {
+    this.quota -= a.quantity
+    this.inflight += a.quantity
+    a.parkedAt = 0
+    this.deps.enqueue(a)
+  }
+
+  private drain(): void {
+    let a = this.parked.peek()
+    while (a && this.quota >= a.quantity) {
+      this.parked.shift()
+      this.send(a)
+      a = this.parked.peek()
+    }
+    if (this.soldOut) this.refuseParked('sold_out')
+  }
+
+  private markSoldOut(tellPrimary: boolean): void {
+    this.soldOut = true
+    this.quota = 0
+    this.refuseParked('sold_out')
+    if (tellPrimary) this.deps.soldOut(this.record.id)
+  }
+
+  private refuseParked(outcome: Outcome): void {
+    for (let a = this.parked.shift(); a; a = this.parked.shift()) {
+      this.deps.settle(a, outcome, null, this.record.id)
+    }
+  }
+
+  private askIfNeeded(fromTick = false): void {
+    if (this.needSent || this.soldOut) return
+    // Starved: every worker's quota is spoken for. Ask again only on the retry tick, and only
+    // for buyers who wait, or a storm would turn into a storm of quota requests.
+    if (this.starved && (!fromTick || this.parked.length === 0)) return
+    if (saleGate(this.record, this.deps.now()) === 'closed') return
+    const low = this.quota < this.deps.lowWater
+    // Before any buyer came, ask once so the first ones need not wait; after that, ask only for
+    // real demand, so an idle worker never pulls quota back from a busy one.
+    if (this.parked.length > 0 || (low && (this.admitted || this.quota === 0))) {
+      this.needSent = true
+      this.deps.need(this.record.id, this.quota, this.inflight, this.parked.length)
+    }
+  }
+}
+
+function outcomeFor(code: number): Outcome {
+  switch (code) {
+    case 0:
+      return 'reserved'
+    case 1:
+      return 'replayed'
+    case -1:
+      return 'sold_out'
+    case -2:
+      return 'limit_exceeded'
+    case -3:
+      return 'not_started'
+    case -4:
+      return 'closed'
+    case -5:
+      return 'not_found'
+    case -6:
+      return 'bad_request'
+    default:
+      return 'internal'
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Every Redis key name is built here and nowhere else. Per-sale keys carry the `{saleId}` hash
+ * tag, so each script's keys hash to one slot and stay valid on Redis Cluster.
+ */
+export interface SaleKeys {
+  /** hash: name, stock, sold, perUserLimit, startsAt, endsAt, ttl, started, closed, createdAt */
+  readonly sale: string
+  /** hash: userId -> units held */
+  readonly users: string
+  /** hash: "<len(userId)>:<userId><idempotency key>" -> orderId */
+  readonly idem: string
+  /** hash: orderId -> JSON of the order */
+  readonly orders: string
+  /** stream: one entry per new order, the hand-off to the order writer */
+  readonly stream: string
+}
+
+export function saleKeys(prefix: string, saleId: string): SaleKeys {
+  const base = `${prefix}{${saleId}}:`
+  return {
+    sale: `${base}sale`,
+    users: `${base}users`,
+    idem: `${base}idem`,
+    orders: `${base}orders`,
+    stream: `${base}stream`,
+  }
+}
+
+/** set of every sale id (its own slot: never used in a script together with per-sale keys). */
+export function salesIndexKey(prefix: string): string {
+  return `${prefix}sales`
+}
+
+/** An order id carries its sale id before the last '.', so one lookup finds its keys. */
+export function saleIdOfOrder(orderId: string): string | null {
+  const dot = orderId.lastIndexOf('.')
+  return dot > 0 ? orderId.slice(0, dot) : null
+}

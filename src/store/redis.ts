@@ -1,0 +1,59 @@
+import Redis from 'ioredis'
+import { defineScripts, preloadScripts, type ScriptedRedis } from './scripts'
+
+/**
+ * Redis clients. Purchases never wait in an offline queue behind a dead connection: a command
+ * issued while disconnected fails at once, and the caller answers 503 with nothing reserved.
+ */
+export function createRedis(url: string, name: string): ScriptedRedis {
+  const client = new Redis(url, {
+    connectionName: name,
+    enableOfflineQueue: false,
+    // ioredis re-sends unanswered commands after a reconnect; reserve-5.lua is idempotent by
+    // orderId for exactly this reason.
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 50, 1000),
+    lazyConnect: true,
+  })
+  // ioredis emits 'error' on every failed reconnect; callers see the failure on their commands.
+  client.on('error', () => {})
+  return defineScripts(client)
+}
+
+/** Connect, check the eviction policy, and load the scripts; throws with what to do. */
+export async function connectRedis(url: string, name: string): Promise<ScriptedRedis> {
+  const client = createRedis(url, name)
+  try {
+    await client.connect()
+  } catch (err) {
+    client.disconnect()
+    throw new Error(
+      `Redis is not reachable at ${redactUrl(url)} (${(err as Error).message}). ` +
+        'Start it (redis-server --port 6379) or set REDIS_URL.',
+    )
+  }
+  return client
+}
+
+/** Refuse to run on a Redis that may evict keys: an evicted stock counter is an oversell. */
+export async function checkRedisPolicy(client: Redis): Promise<void> {
+  const reply = (await client.config('GET', 'maxmemory-policy')) as string[]
+  const policy = reply[1]
+  if (policy !== 'noeviction') {
+    throw new Error(
+      `Redis maxmemory-policy is "${policy}"; seckill needs "noeviction" (an evicted stock key ` +
+        'would oversell). Run: redis-cli CONFIG SET maxmemory-policy noeviction',
+    )
+  }
+  await preloadScripts(client)
+}
+
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@')
+}
+
+/** Redis TIME in epoch milliseconds: the one clock every deadline comes from. */
+export async function redisNowMs(client: Redis): Promise<number> {
+  const [s, us] = await client.time()
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000)
+}

@@ -1,0 +1,86 @@
+import type Redis from 'ioredis'
+import { parseSaleHash, type SaleRecord } from '../sale/sale-record'
+import { saleKeys, salesIndexKey } from './keys'
+import type { ScriptedRedis } from './scripts'
+
+/** Sale rows in Redis: create, read, start, close. One Redis round trip each (plus TIME). */
+
+export interface NewSale {
+  readonly id: string
+  readonly name: string
+  readonly stock: number
+  readonly perUserLimit: number
+  readonly startsAt: number | null
+  readonly endsAt: number | null
+  readonly paymentTtlSeconds: number
+}
+
+export type CreateOutcome = 'created' | 'exists'
+
+export async function createSale(
+  redis: ScriptedRedis,
+  prefix: string,
+  s: NewSale,
+): Promise<CreateOutcome> {
+  // The index entry goes first: it lives in another slot, and an index entry without a hash is
+  // harmless (readers skip it), while a hash missing from the index would never be polled.
+  await redis.sadd(salesIndexKey(prefix), s.id)
+  const [code, field] = await redis.createSale(
+    saleKeys(prefix, s.id).sale,
+    s.name,
+    s.stock,
+    s.perUserLimit,
+    s.startsAt ?? '',
+    s.endsAt ?? '',
+    s.paymentTtlSeconds,
+  )
+  if (code === 1) return 'created'
+  if (code === -1) return 'exists'
+  throw new Error(`createSale-1.lua refused argument ${field} after validation passed`)
+}
+
+export async function readSale(
+  redis: Redis,
+  prefix: string,
+  id: string,
+): Promise<SaleRecord | null> {
+  return parseSaleHash(id, await redis.hgetall(saleKeys(prefix, id).sale))
+}
+
+/** Read many sales in one pipeline; missing ones are left out. */
+export async function readSales(
+  redis: Redis,
+  prefix: string,
+  ids: readonly string[],
+): Promise<SaleRecord[]> {
+  if (ids.length === 0) return []
+  const pipe = redis.pipeline()
+  for (const id of ids) pipe.hgetall(saleKeys(prefix, id).sale)
+  const replies = (await pipe.exec()) ?? []
+  const out: SaleRecord[] = []
+  replies.forEach(([err, h], i) => {
+    if (err) throw err
+    const rec = parseSaleHash(ids[i]!, h as Record<string, string>)
+    if (rec) out.push(rec)
+  })
+  return out
+}
+
+export async function listSaleIds(redis: Redis, prefix: string): Promise<string[]> {
+  return redis.smembers(salesIndexKey(prefix))
+}
+
+export type StateOutcome = 'ok' | 'closed' | 'not_found'
+
+export async function setSaleState(
+  redis: ScriptedRedis,
+  prefix: string,
+  id: string,
+  action: 'start' | 'close',
+): Promise<StateOutcome> {
+  const code = await redis.setSaleState(saleKeys(prefix, id).sale, action)
+  if (code === 0) return 'ok'
+  if (code === -4) return 'closed'
+  if (code === -5) return 'not_found'
+  throw new Error(`setSaleState-1.lua answered ${code} for action ${action}`)
+}

@@ -1,0 +1,90 @@
+import { type DeskDeps, SaleDesk } from '../purchase/sale-desk'
+import type { SaleRecord } from '../sale/sale-record'
+import { readSale } from '../store/sales'
+import type { ScriptedRedis } from '../store/scripts'
+
+/**
+ * The worker's sales, by id. The primary sends every sale it knows; an id nobody sent yet is
+ * looked up in Redis once (concurrent lookups share one read), and a miss is remembered for a
+ * second so that requests for made-up ids cost no Redis call each.
+ */
+const MISS_TTL_MS = 1000
+const MISS_MAX = 10000
+
+export class Desks {
+  private readonly desks = new Map<string, SaleDesk>()
+  private readonly misses = new Map<string, number>()
+  private readonly lookups = new Map<string, Promise<SaleDesk | null>>()
+  /** local ms when each sale's copy was last refreshed */
+  private readonly freshAt = new Map<string, number>()
+
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly prefix: string,
+    private readonly deps: DeskDeps,
+  ) {}
+
+  get(id: string): SaleDesk | undefined {
+    return this.desks.get(id)
+  }
+
+  get size(): number {
+    return this.desks.size
+  }
+
+  all(): IterableIterator<SaleDesk> {
+    return this.desks.values()
+  }
+
+  /** A fresh copy of a sale arrived (from the primary, or read here). */
+  upsert(record: SaleRecord): SaleDesk {
+    this.misses.delete(record.id)
+    this.freshAt.set(record.id, Date.now())
+    const desk = this.desks.get(record.id)
+    if (desk) {
+      desk.update(record)
+      return desk
+    }
+    const created = new SaleDesk(record, this.deps)
+    this.desks.set(record.id, created)
+    return created
+  }
+
+  /** Milliseconds since this sale's copy was refreshed. */
+  age(id: string): number {
+    return Date.now() - (this.freshAt.get(id) ?? 0)
+  }
+
+  /** The desk for `id`, reading Redis if this worker has not heard of it; null if no such sale. */
+  find(id: string): SaleDesk | null | Promise<SaleDesk | null> {
+    const desk = this.desks.get(id)
+    if (desk) return desk
+    const missUntil = this.misses.get(id)
+    if (missUntil !== undefined && missUntil > Date.now()) return null
+    return this.refresh(id)
+  }
+
+  /** Read the sale from Redis now (one read shared by concurrent callers). Throws if Redis fails. */
+  refresh(id: string): Promise<SaleDesk | null> {
+    let pending = this.lookups.get(id)
+    if (!pending) {
+      pending = readSale(this.redis, this.prefix, id)
+        .then((record) => {
+          if (record) return this.upsert(record)
+          if (this.misses.size >= MISS_MAX) this.misses.clear()
+          this.misses.set(id, Date.now() + MISS_TTL_MS)
+          return null
+        })
+        .finally(() => this.lookups.delete(id))
+      this.lookups.set(id, pending)
+    }
+    return pending
+  }
+
+  /** The sale /buy/ticket sells: DEFAULT_SALE, or the only sale there is. */
+  defaultDesk(defaultSale: string): SaleDesk | undefined {
+    if (defaultSale !== '') return this.desks.get(defaultSale)
+    if (this.desks.size !== 1) return undefined
+    return this.desks.values().next().value
+  }
+}

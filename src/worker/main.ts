@@ -1,0 +1,135 @@
+import { loadConfig } from '../config'
+import { buildApp } from '../http/app'
+import { settle } from '../http/purchase-routes'
+import { RateLimiter } from '../http/rate-limit'
+import type { ToPrimary, ToWorker } from '../ipc'
+import { log } from '../log'
+import { Batcher } from '../purchase/batcher'
+import { createReserver } from '../purchase/reserver'
+import { connectRedis } from '../store/redis'
+import { type us_listen_socket, uws } from '../uws'
+import { Desks } from './desks'
+
+/**
+ * A uWS worker process: one per core, all listening on PORT with SO_REUSEPORT (uSockets' default
+ * on Linux), forked by the primary in cluster/. Entry file: it only wires the parts together.
+ */
+const TICK_MS = 20
+
+function send(msg: ToPrimary): void {
+  process.send?.(msg)
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig()
+  const redis = await connectRedis(config.REDIS_URL, `seckill-worker-${process.pid}`)
+  const reserver = await createReserver({
+    mode: config.RESERVE_MODE,
+    threads: config.PISCINA_THREADS,
+    redisUrl: config.REDIS_URL,
+    prefix: config.REDIS_PREFIX,
+  })
+
+  let clockOffsetMs = 0
+  const now = () => Date.now() + clockOffsetMs
+  const batcher = new Batcher({
+    windowUs: config.BATCH_WINDOW_US,
+    max: config.BATCH_MAX,
+    run: (batch) => reserver.run(batch),
+    sinkOf: (saleId) => desks.get(saleId)!,
+  })
+  const desks: Desks = new Desks(redis, config.REDIS_PREFIX, {
+    lowWater: Math.max(1, Math.floor(config.QUOTA_CHUNK / 4)),
+    parkMax: config.PARK_MAX,
+    parkTimeoutMs: config.PARK_TIMEOUT_MS,
+    now,
+    enqueue: (a) => batcher.add(a),
+    settle,
+    need: (saleId, have, inflight, parked) => send({ t: 'need', saleId, have, inflight, parked }),
+    soldOut: (saleId) => send({ t: 'sold-out', saleId }),
+  })
+
+  let nextChange = 1
+  const acks = new Map<number, () => void>()
+  const changed = (saleId: string) =>
+    new Promise<void>((resolve) => {
+      const id = nextChange++
+      acks.set(id, resolve)
+      send({ t: 'changed', id, saleId })
+    })
+
+  process.on('message', (msg: ToWorker) => {
+    switch (msg.t) {
+      case 'sale':
+        clockOffsetMs = msg.clockOffsetMs
+        desks.upsert(msg.sale)
+        if (msg.sync !== undefined) send({ t: 'synced', sync: msg.sync })
+        break
+      case 'grant':
+        desks.get(msg.saleId)?.grant(msg.units, msg.soldOut)
+        break
+      case 'release': {
+        const desk = desks.get(msg.saleId)
+        const units = desk ? desk.release(msg.units) : 0
+        send({
+          t: 'released',
+          saleId: msg.saleId,
+          units,
+          have: desk?.quota ?? 0,
+          inflight: desk?.inflight ?? 0,
+        })
+        break
+      }
+      case 'ack':
+        acks.get(msg.id)?.()
+        acks.delete(msg.id)
+        break
+    }
+  })
+
+  const tick = setInterval(() => {
+    const t = now()
+    for (const desk of desks.all()) {
+      desk.expireParked(t)
+      desk.retryNeed()
+    }
+  }, TICK_MS)
+
+  const rate = new RateLimiter(config.RATE_LIMIT_PER_USER)
+  const app = buildApp({ config, redis, desks, rate, now, changed })
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
+    app.listen(config.HOST, config.PORT, (sock) =>
+      sock ? resolve(sock) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`)),
+    ),
+  )
+  send({ t: 'ready' })
+  log.debug({ port: config.PORT }, 'worker listening')
+
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    // Stop accepting; let attempts already collected get their answers from Redis; then go.
+    uws.us_listen_socket_close(listenSocket)
+    const deadline = setTimeout(() => {
+      log.warn({ signal }, 'graceful stop timed out; exiting')
+      process.exit(1)
+    }, config.SHUTDOWN_TIMEOUT_MS)
+    deadline.unref()
+    await batcher.idle()
+    clearInterval(tick)
+    rate.stop()
+    await reserver.close()
+    redis.disconnect()
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+  process.on('SIGINT', () => void stop('SIGINT'))
+  // The primary is gone: nobody will restart or feed this worker any more.
+  process.on('disconnect', () => void stop('disconnect'))
+}
+
+main().catch((err: Error) => {
+  log.fatal(err.message)
+  process.exit(1)
+})
