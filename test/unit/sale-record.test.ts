@@ -1,5 +1,5 @@
 import t from 'tap'
-import { saleGate, saleState, type SaleRecord } from '../../src/sale/sale-record'
+import { type SaleRecord, saleGate, saleState } from '../../src/sale/sale-record'
 
 const base: SaleRecord = {
   id: 's',
@@ -12,6 +12,7 @@ const base: SaleRecord = {
   paymentTtlSeconds: 300,
   started: false,
   closed: false,
+  returned: 0,
 }
 
 t.test('a sale with no start time stays scheduled until started by hand', async (t) => {

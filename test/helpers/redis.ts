@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto'
+import Redis from 'ioredis'
+import { type SaleKeys, saleKeys } from '../../src/store/keys'
+import { defineScripts } from '../../src/store/scripts'
+
+/**
+ * Integration-test access to the real Redis. The server is shared with other processes, so a test
+ * never flushes it: every test writes under its own random prefix and deletes exactly those keys.
+ */
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** What the helpers need from a tap test: a teardown hook (tap runs them after the test ends). */
+export interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/**
+ * The scripts' commands with loose argument types: contract tests send what the production
+ * wrappers never would (bad actions, malformed ARGV), to see the script refuse it.
+ */
+export interface LooseScripts {
+  createSale(sale: string, ...argv: (string | number)[]): Promise<[number, string?]>
+  setSaleState(sale: string, ...argv: string[]): Promise<number>
+  reserve(...keysAndArgv: (string | number)[]): Promise<ReserveRawReply[]>
+}
+
+/** One attempt's reply from reserve-5.lua as it comes off the wire. */
+export type ReserveRawReply = [number, number, string?, number?, number?, number?]
+
+export type TestRedis = Redis & LooseScripts
+
+/** One client per test file, with the scripts of native-lua/ defined; closed at teardown. */
+export function openRedis(t: Teardown): TestRedis {
+  // Commands queue only until the first connect; no retries, so a Redis that is down or drops
+  // the connection fails the test at once instead of re-sending (and hiding) a command.
+  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
+  t.teardown(() => client.quit())
+  return defineScripts(client) as unknown as TestRedis
+}
+
+/** A fresh key prefix `t:<random>:`; every key under it is deleted when `t` ends. */
+export function freshPrefix(t: Teardown, redis: Redis): string {
+  const prefix = `t:${randomBytes(8).toString('hex')}:`
+  t.teardown(() => deleteUnder(redis, prefix))
+  return prefix
+}
+
+/** A prefix and the keys of sale `s1` under it. */
+export function freshSale(t: Teardown, redis: Redis, saleId = 's1'): SaleKeys & { prefix: string } {
+  const prefix = freshPrefix(t, redis)
+  return { prefix, ...saleKeys(prefix, saleId) }
+}
+
+/** Every key under `prefix`, sorted (SCAN, never KEYS: the server is shared). */
+export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = []
+  let cursor = '0'
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    found.push(...batch)
+    cursor = next
+  } while (cursor !== '0')
+  return [...new Set(found)].sort()
+}
+
+export async function deleteUnder(redis: Redis, prefix: string): Promise<void> {
+  const keys = await keysUnder(redis, prefix)
+  if (keys.length > 0) await redis.del(...keys)
+}
+
+/** Redis TIME in epoch ms: the clock the scripts read. */
+export async function redisNowMs(redis: Redis): Promise<number> {
+  const [s, us] = await redis.time()
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000)
+}
+
+/** The sale hash fields written by createSale-1.lua, all as Redis stores them (strings). */
+export interface SaleHash {
+  name: string
+  stock: string
+  sold: string
+  perUserLimit: string
+  startsAt: string
+  endsAt: string
+  ttl: string
+  started: string
+  closed: string
+  createdAt: string
+}
+
+/** A started, open sale of 10 units, 2 per user, 300 s to pay. Rows override what they test. */
+export const DEFAULT_SALE: Readonly<SaleHash> = Object.freeze({
+  name: 'Phone',
+  stock: '10',
+  sold: '0',
+  perUserLimit: '2',
+  startsAt: '',
+  endsAt: '',
+  ttl: '300',
+  started: '1',
+  closed: '0',
+  createdAt: '1700000000000',
+})
+
+/** HSET the sale hash directly (not through createSale-1.lua: the state before is the input). */
+export async function seedSale(
+  redis: Redis,
+  key: string,
+  fields: Partial<SaleHash>,
+): Promise<SaleHash> {
+  const hash = { ...DEFAULT_SALE, ...fields }
+  await redis.hset(key, hash)
+  return hash
+}
+
+/** Every piece of state a script may touch for one sale, as plain values. */
+export interface SaleSnapshot {
+  sale: Record<string, string>
+  users: Record<string, string>
+  idem: Record<string, string>
+  orders: Record<string, string>
+  streamLength: number
+  /** The id of the newest stream entry, '' for none: proves no entry came and went. */
+  streamLastId: string
+  /** Every key under the test's prefix: proves nothing was written elsewhere. */
+  keys: string[]
+}
+
+export async function snapshot(
+  redis: Redis,
+  k: SaleKeys & { prefix: string },
+): Promise<SaleSnapshot> {
+  const [sale, users, idem, orders, streamLength, last, keys] = await Promise.all([
+    redis.hgetall(k.sale),
+    redis.hgetall(k.users),
+    redis.hgetall(k.idem),
+    redis.hgetall(k.orders),
+    redis.xlen(k.stream),
+    redis.xrevrange(k.stream, '+', '-', 'COUNT', 1),
+    keysUnder(redis, k.prefix),
+  ])
+  return { sale, users, idem, orders, streamLength, streamLastId: last[0]?.[0] ?? '', keys }
+}

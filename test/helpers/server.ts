@@ -1,0 +1,138 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { type Client, client } from './http'
+
+/**
+ * Starts the real server (dist/cluster/primary.js, built by `npm test`'s pretest) as a child
+ * process with its own port and Redis key prefix, and stops it at teardown.
+ */
+export const ROOT = join(__dirname, '..', '..')
+export const PRIMARY = join(ROOT, 'dist', 'cluster', 'primary.js')
+export const ADMIN_TOKEN = 'test-admin-token-0123456789'
+
+export interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+export interface Server {
+  readonly port: number
+  readonly prefix: string
+  readonly proc: ChildProcess
+  readonly http: Client
+  /** everything the server printed so far */
+  output(): string
+  /** pids of the live worker processes */
+  workers(): number[]
+  admin(method: string, path: string, body?: unknown): ReturnType<Client['request']>
+  /** create sale `id` and start it (unless start is false); returns nothing, asserts nothing */
+  sale(id: string, fields: Record<string, unknown>, start?: boolean): Promise<void>
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address()
+      s.close(() =>
+        addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port')),
+      )
+    })
+  })
+}
+
+export function childPids(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    return []
+  }
+}
+
+export interface StartOptions {
+  readonly env?: Record<string, string>
+  readonly workers?: number
+  /** resolve once this many workers serve (default: all) */
+  readonly redisUrl?: string
+}
+
+export async function startServer(t: Teardown, opts: StartOptions = {}): Promise<Server> {
+  const port = await freePort()
+  const prefix = `t:${randomBytes(6).toString('hex')}:`
+  const proc = spawn(process.execPath, [PRIMARY], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      WORKERS: String(opts.workers ?? 2),
+      REDIS_URL: opts.redisUrl ?? 'redis://127.0.0.1:6379',
+      REDIS_PREFIX: prefix,
+      SECKILL_ADMIN_TOKEN: ADMIN_TOKEN,
+      LOG_LEVEL: 'info',
+      ...opts.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  proc.stdout?.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  proc.stderr?.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start in 20 s:\n${out}`)),
+      20000,
+    )
+    const check = () => {
+      if (out.includes('seckill is serving')) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    proc.stdout?.on('data', check)
+    exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code} before serving:\n${out}`))
+    })
+  })
+  const http = client(port, 128)
+  const server: Server = {
+    port,
+    prefix,
+    proc,
+    http,
+    output: () => out,
+    workers: () => childPids(proc.pid!),
+    admin: (method, path, body) =>
+      http.request(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}` }),
+    async sale(id, fields, start = true) {
+      const created = await server.admin('POST', '/api/v1/sales', { id, name: id, ...fields })
+      if (created.status !== 201)
+        throw new Error(`creating sale ${id}: ${created.status} ${created.text}`)
+      if (start) {
+        const started = await server.admin('POST', `/api/v1/sales/${id}/start`)
+        if (started.status !== 200)
+          throw new Error(`starting sale ${id}: ${started.status} ${started.text}`)
+      }
+    },
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null) return proc.exitCode
+      proc.kill(signal)
+      return exited
+    },
+  }
+  t.teardown(async () => {
+    http.close()
+    await server.stop()
+  })
+  return server
+}
