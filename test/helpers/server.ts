@@ -2,7 +2,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import Redis from 'ioredis'
+import { saleKeys } from '../../src/store/keys'
 import { type Client, client } from './http'
+import { deleteUnder } from './redis'
 
 /**
  * Starts the real server (dist/cluster/primary.js, built by `npm test`'s pretest) as a child
@@ -21,6 +24,10 @@ export interface Server {
   readonly prefix: string
   readonly proc: ChildProcess
   readonly http: Client
+  /** a plain client on the server's Redis, for checking state */
+  readonly redis: Redis
+  /** the Redis state of one sale: sold, stream length, units per user */
+  state(saleId: string): Promise<{ sold: number; stock: number; streamLength: number; users: Record<string, string> }>
   /** everything the server printed so far */
   output(): string
   /** pids of the live worker processes */
@@ -105,11 +112,22 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
     })
   })
   const http = client(port, 128)
+  const redis = new Redis(opts.redisUrl ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 })
   const server: Server = {
     port,
     prefix,
     proc,
     http,
+    redis,
+    async state(saleId) {
+      const k = saleKeys(prefix, saleId)
+      const [sale, streamLength, users] = await Promise.all([
+        redis.hgetall(k.sale),
+        redis.xlen(k.stream),
+        redis.hgetall(k.users),
+      ])
+      return { sold: Number(sale.sold), stock: Number(sale.stock), streamLength, users }
+    },
     output: () => out,
     workers: () => childPids(proc.pid!),
     admin: (method, path, body) =>
@@ -133,6 +151,8 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
   t.teardown(async () => {
     http.close()
     await server.stop()
+    await deleteUnder(redis, prefix).catch(() => {})
+    redis.disconnect()
   })
   return server
 }
