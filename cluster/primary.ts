@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { type Config, loadConfig } from '../src/config'
 import type { ToPrimary, ToWorker } from '../src/ipc'
-import { log } from '../src/log'
+import { die, log } from '../src/log'
 import type { SaleRecord } from '../src/sale/sale-record'
 import { checkRedisPolicy, connectRedis, redactUrl } from '../src/store/redis'
 import { QuotaLessor } from './quota-lessor'
@@ -32,8 +32,7 @@ async function main(): Promise<void> {
   try {
     config = loadConfig(env)
   } catch (err) {
-    log.fatal((err as Error).message)
-    process.exit(2)
+    die((err as Error).message, 2)
   }
   const redis = await connectRedis(config.REDIS_URL, 'seckill-primary')
   await checkRedisPolicy(redis)
@@ -166,7 +165,4 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
-main().catch((err: Error) => {
-  log.fatal(err.message)
-  process.exit(1)
-})
+main().catch((err: Error) => die(err.message))

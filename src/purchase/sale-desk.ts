@@ -136,6 +136,11 @@ export class SaleDesk {
     }
   }
 
+  /** The worker is stopping: waiting buyers get 503 now, to retry on another worker. */
+  refuseWaiting(): void {
+    this.refuseParked('unavailable')
+  }
+
   /** Retry a quota request that got nothing while buyers still wait. */
   retryNeed(): void {
     this.askIfNeeded(true)

@@ -3,7 +3,7 @@ import { buildApp } from '../http/app'
 import { settle } from '../http/purchase-routes'
 import { RateLimiter } from '../http/rate-limit'
 import type { ToPrimary, ToWorker } from '../ipc'
-import { log } from '../log'
+import { die, log } from '../log'
 import { Batcher } from '../purchase/batcher'
 import { createReserver } from '../purchase/reserver'
 import { connectRedis } from '../store/redis'
@@ -116,6 +116,7 @@ async function main(): Promise<void> {
       process.exit(1)
     }, config.SHUTDOWN_TIMEOUT_MS)
     deadline.unref()
+    for (const desk of desks.all()) desk.refuseWaiting()
     await batcher.idle()
     clearInterval(tick)
     rate.stop()
@@ -129,7 +130,4 @@ async function main(): Promise<void> {
   process.on('disconnect', () => void stop('disconnect'))
 }
 
-main().catch((err: Error) => {
-  log.fatal(err.message)
-  process.exit(1)
-})
+main().catch((err: Error) => die(`worker ${process.pid}: ${err.message}`))

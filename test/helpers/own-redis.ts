@@ -20,10 +20,28 @@ export async function ownRedis(t: Teardown, extraArgs: string[] = []): Promise<O
   const dir = mkdtempSync(join(tmpdir(), 'seckill-redis-'))
   const proc = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      ...extraArgs,
+    ],
     { stdio: 'ignore' },
   )
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 50,
+  })
   const deadline = Date.now() + 5000
   for (;;) {
     try {
@@ -31,7 +49,8 @@ export async function ownRedis(t: Teardown, extraArgs: string[] = []): Promise<O
       await client.ping()
       break
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`own redis-server on ${port} did not start: ${(err as Error).message}`)
+      if (Date.now() > deadline)
+        throw new Error(`own redis-server on ${port} did not start: ${(err as Error).message}`)
       client.disconnect()
       await new Promise((r) => setTimeout(r, 50))
     }

@@ -27,7 +27,9 @@ export interface Server {
   /** a plain client on the server's Redis, for checking state */
   readonly redis: Redis
   /** the Redis state of one sale: sold, stream length, units per user */
-  state(saleId: string): Promise<{ sold: number; stock: number; streamLength: number; users: Record<string, string> }>
+  state(
+    saleId: string,
+  ): Promise<{ sold: number; stock: number; streamLength: number; users: Record<string, string> }>
   /** everything the server printed so far */
   output(): string
   /** pids of the live worker processes */

@@ -7,9 +7,15 @@ t.test('after a sale sells out, refused requests cause zero Redis commands', asy
   // A private Redis: INFO commandstats counts every client's commands, so nobody else may talk
   // to it. A long poll interval keeps the primary's background poll out of the window measured.
   const redis = await ownRedis(t)
-  const srv = await startServer(t, { workers: 2, redisUrl: redis.url, env: { SALE_POLL_MS: '60000' } })
+  const srv = await startServer(t, {
+    workers: 2,
+    redisUrl: redis.url,
+    env: { SALE_POLL_MS: '60000' },
+  })
   await srv.sale('gone', { stock: 20, perUserLimit: 1 })
-  const sell = await pool(200, 50, (i) => srv.http.request('POST', '/api/v1/sales/gone/orders', { userId: `s${i}` }))
+  const sell = await pool(200, 50, (i) =>
+    srv.http.request('POST', '/api/v1/sales/gone/orders', { userId: `s${i}` }),
+  )
   t.equal(sell.filter((r) => r.status === 201).length, 20, 'the 20 units sold')
   // Let the sold-out news settle on both workers (one IPC hop and one re-read by the primary).
   await new Promise((r) => setTimeout(r, 300))
@@ -23,7 +29,11 @@ t.test('after a sale sells out, refused requests cause zero Redis commands', asy
   const after = await commandCalls(redis.client)
 
   t.ok(
-    refused.every((r) => (r.status === 409 && r.json.error === 'sold_out') || (r.status === 200 && r.json.code === -1)),
+    refused.every(
+      (r) =>
+        (r.status === 409 && r.json.error === 'sold_out') ||
+        (r.status === 200 && r.json.code === -1),
+    ),
     'all 5,000 refused as sold out',
   )
   const delta: Record<string, number> = {}
