@@ -1,6 +1,7 @@
 import type { Worker } from 'node:cluster'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
+import { AggregatorRegistry } from 'prom-client'
 import { type Config, loadConfig } from '../src/config'
 import type { ToPrimary, ToWorker } from '../src/ipc'
 import { die, log } from '../src/log'
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     () => supervisor.live().length,
   )
 
+  const aggregator = new AggregatorRegistry()
   const onMessage = (w: Worker, raw: unknown) => {
     const msg = raw as ToPrimary
     switch (msg.t) {
@@ -122,6 +124,12 @@ async function main(): Promise<void> {
         break
       case 'sold-out':
         watch.refresh(msg.saleId).catch(() => {})
+        break
+      case 'metrics':
+        aggregator
+          .clusterMetrics()
+          .catch((err: Error) => `# metrics unavailable: ${err.message}\n`)
+          .then((text) => send(w, { t: 'metrics', id: msg.id, text }))
         break
       case 'changed':
         watch

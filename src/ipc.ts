@@ -18,6 +18,8 @@ export type ToWorker =
   | { t: 'release'; saleId: string; units: number }
   /** answer to `changed`: every worker has the new copy of the sale */
   | { t: 'ack'; id: number }
+  /** answer to `metrics`: every worker's registry, aggregated, in Prometheus text format */
+  | { t: 'metrics'; id: number; text: string }
 
 /** worker -> primary */
 export type ToPrimary =
@@ -29,3 +31,5 @@ export type ToPrimary =
   | { t: 'sold-out'; saleId: string }
   /** an admin route changed a sale: re-read it and send it to every worker, then ack `id` */
   | { t: 'changed'; id: number; saleId: string }
+  /** GET /metrics: ask the primary for the node's aggregated metrics */
+  | { t: 'metrics'; id: number }

@@ -1,12 +1,16 @@
 import { type TemplatedApp, uws } from '../uws'
-import { healthz, readyzRoute } from './ops-routes'
+import { healthz, metricsRoute, readyzRoute } from './ops-routes'
 import { getOrderRoute } from './order-routes'
 import { buyTicketRoute, type PurchaseContext, postOrderRoute } from './purchase-routes'
 import { writeError } from './respond'
 import { type SaleContext, saleRoutes } from './sale-routes'
 
 /** The routes of API.md on one uWS app. */
-export type AppContext = PurchaseContext & SaleContext
+export type AppContext = PurchaseContext &
+  SaleContext & {
+    /** the node's metrics, aggregated over its workers by the primary */
+    metrics(): Promise<string>
+  }
 
 export function buildApp(ctx: AppContext): TemplatedApp {
   const sales = saleRoutes(ctx)
@@ -23,5 +27,6 @@ export function buildApp(ctx: AppContext): TemplatedApp {
     .get('/api/v1/orders/:id', getOrderRoute(ctx.config, ctx.redis))
     .get('/healthz', healthz)
     .get('/readyz', readyzRoute(ctx.redis))
+    .get('/metrics', metricsRoute(ctx.metrics))
     .any('/*', (res) => writeError(res, 'not_found', 'no such route'))
 }

@@ -31,3 +31,14 @@ export function readyzRoute(redis: ScriptedRedis) {
     )
   }
 }
+
+export function metricsRoute(metrics: () => Promise<string>) {
+  return (res: HttpResponse, _req: HttpRequest): void => {
+    const tres = track(res)
+    metrics().then((text) =>
+      later(tres, (r) =>
+        r.writeHeader('Content-Type', 'text/plain; version=0.0.4; charset=utf-8').end(text),
+      ),
+    )
+  }
+}

@@ -1,4 +1,5 @@
 import type { Config } from '../config'
+import { countAnswer } from '../metrics'
 
 import type { Attempt, Outcome } from '../purchase/attempt'
 import { newOrderId } from '../purchase/order-id'
@@ -33,10 +34,21 @@ function writeCompatRefused(res: HttpResponse): void {
 export function buyTicketRoute(ctx: PurchaseContext) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const desk = ctx.desks.defaultDesk(ctx.config.DEFAULT_SALE)
-    if (desk === undefined || desk.refusal(ctx.now()) !== null) return writeCompatRefused(res)
+    if (desk === undefined) {
+      countAnswer('not_found', false)
+      return writeCompatRefused(res)
+    }
+    const refusal = desk.refusal(ctx.now())
+    if (refusal !== null) {
+      countAnswer(refusal, false)
+      return writeCompatRefused(res)
+    }
     let userId = req.getQuery('user') ?? ''
     if (userId === '') userId = req.getHeader('x-user-id')
-    if (userId.length > 128 || ctx.rate.over(userId)) return writeCompatRefused(res)
+    if (userId.length > 128 || ctx.rate.over(userId)) {
+      countAnswer(userId.length > 128 ? 'bad_request' : 'rate_limited', false)
+      return writeCompatRefused(res)
+    }
     const saleId = desk.record.id
     const a: Attempt = {
       res: track(res),
@@ -61,7 +73,10 @@ export function postOrderRoute(ctx: PurchaseContext) {
     if (found === null) return writeError(res, 'not_found', `no sale ${saleId}`)
     if (found instanceof SaleDesk) {
       const refusal = found.refusal(ctx.now())
-      if (refusal !== null) return writeError(res, refusal)
+      if (refusal !== null) {
+        countAnswer(refusal, false)
+        return writeError(res, refusal)
+      }
     }
     const tres = track(res)
     readJson(tres, req, (body) => {
@@ -130,7 +145,9 @@ export function settle(
   outcome: Outcome,
   reply: ReserveReply | null,
   saleId: string,
+  byRedis: boolean,
 ): void {
+  countAnswer(outcome, byRedis)
   const res = a.res as TrackedResponse
   if (res.aborted) return
   res.aborted = true

@@ -27,4 +27,6 @@ export type Settle = (
   outcome: Outcome,
   reply: ReserveReply | null,
   saleId: string,
+  /** reserve-5.lua decided it (false: the worker's own memory did) */
+  byRedis: boolean,
 ) => void

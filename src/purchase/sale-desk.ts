@@ -68,7 +68,7 @@ export class SaleDesk {
       a.parkedAt = this.deps.now()
       this.parked.push(a)
     } else {
-      this.deps.settle(a, 'rate_limited', null, this.record.id)
+      this.deps.settle(a, 'rate_limited', null, this.record.id, false)
     }
     this.askIfNeeded()
   }
@@ -82,7 +82,7 @@ export class SaleDesk {
     const remaining = reply[1]
     if (this.quota > remaining) this.quota = Math.max(0, remaining)
     if (remaining <= 0 && !this.soldOut) this.markSoldOut(true)
-    this.deps.settle(a, outcomeFor(code), code >= 0 ? reply : null, this.record.id)
+    this.deps.settle(a, outcomeFor(code), code >= 0 ? reply : null, this.record.id, true)
     this.drain()
   }
 
@@ -90,7 +90,7 @@ export class SaleDesk {
   onFailure(a: Attempt): void {
     this.inflight -= a.quantity
     this.quota += a.quantity
-    this.deps.settle(a, 'unavailable', null, this.record.id)
+    this.deps.settle(a, 'unavailable', null, this.record.id, false)
   }
 
   /** The primary granted quota (possibly 0 units). */
@@ -131,7 +131,7 @@ export class SaleDesk {
     let a = this.parked.peek()
     while (a && nowMs - a.parkedAt >= this.deps.parkTimeoutMs) {
       this.parked.shift()
-      this.deps.settle(a, 'unavailable', null, this.record.id)
+      this.deps.settle(a, 'unavailable', null, this.record.id, false)
       a = this.parked.peek()
     }
   }
@@ -172,7 +172,7 @@ export class SaleDesk {
 
   private refuseParked(outcome: Outcome): void {
     for (let a = this.parked.shift(); a; a = this.parked.shift()) {
-      this.deps.settle(a, outcome, null, this.record.id)
+      this.deps.settle(a, outcome, null, this.record.id, false)
     }
   }
 

@@ -4,6 +4,7 @@ import { settle } from '../http/purchase-routes'
 import { RateLimiter } from '../http/rate-limit'
 import type { ToPrimary, ToWorker } from '../ipc'
 import { die, log } from '../log'
+import { batchSize, setDeskSource } from '../metrics'
 import { Batcher } from '../purchase/batcher'
 import { createReserver } from '../purchase/reserver'
 import { connectRedis } from '../store/redis'
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     max: config.BATCH_MAX,
     run: (batch) => reserver.run(batch),
     sinkOf: (saleId) => desks.get(saleId)!,
+    onFlush: (size) => batchSize.observe(size),
   })
   const desks: Desks = new Desks(redis, config.REDIS_PREFIX, {
     lowWater: Math.max(1, Math.floor(config.QUOTA_CHUNK / 4)),
@@ -49,14 +51,25 @@ async function main(): Promise<void> {
     soldOut: (saleId) => send({ t: 'sold-out', saleId }),
   })
 
-  let nextChange = 1
+  // Requests to the primary that wait for its answer, by id.
+  let nextAsk = 1
   const acks = new Map<number, () => void>()
+  const metricsWaiters = new Map<number, (text: string) => void>()
   const changed = (saleId: string) =>
     new Promise<void>((resolve) => {
-      const id = nextChange++
+      const id = nextAsk++
       acks.set(id, resolve)
       send({ t: 'changed', id, saleId })
     })
+  const metrics = () =>
+    new Promise<string>((resolve) => {
+      const id = nextAsk++
+      metricsWaiters.set(id, resolve)
+      send({ t: 'metrics', id })
+    })
+  setDeskSource(() =>
+    Array.from(desks.all(), (d) => ({ id: d.record.id, quota: d.quota, parked: d.parkedCount })),
+  )
 
   process.on('message', (msg: ToWorker) => {
     switch (msg.t) {
@@ -84,6 +97,10 @@ async function main(): Promise<void> {
         acks.get(msg.id)?.()
         acks.delete(msg.id)
         break
+      case 'metrics':
+        metricsWaiters.get(msg.id)?.(msg.text)
+        metricsWaiters.delete(msg.id)
+        break
     }
   })
 
@@ -96,7 +113,7 @@ async function main(): Promise<void> {
   }, TICK_MS)
 
   const rate = new RateLimiter(config.RATE_LIMIT_PER_USER)
-  const app = buildApp({ config, redis, desks, rate, now, changed })
+  const app = buildApp({ config, redis, desks, rate, now, changed, metrics })
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
     app.listen(config.HOST, config.PORT, (sock) =>
       sock ? resolve(sock) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`)),

@@ -48,6 +48,20 @@ t.test(
       'the users Redis holds are the ones told they won',
     )
 
+    const metrics = await srv.http.request('GET', '/metrics')
+    t.equal(metrics.status, 200)
+    t.match(
+      metrics.text,
+      /seckill_purchase_answers_total\{outcome="reserved",decided_by="redis"\} 100\n/,
+      '/metrics counts the 100 wins over both workers',
+    )
+    const batches = Number(/seckill_batch_size_count (\d+)/.exec(metrics.text)?.[1])
+    const batched = Number(/seckill_batch_size_sum (\d+)/.exec(metrics.text)?.[1])
+    t.ok(
+      batches > 0 && batched >= 100,
+      `attempts went to Redis in batches (${batched} in ${batches})`,
+    )
+
     const sale = await srv.http.request('GET', '/api/v1/sales/rush')
     t.equal(sale.status, 200)
     t.equal(sale.headers['cache-control'], 'public, max-age=1')

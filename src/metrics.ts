@@ -1,0 +1,69 @@
+import { AggregatorRegistry, Counter, Gauge, Histogram, register } from 'prom-client'
+import type { Outcome } from './purchase/attempt'
+
+/**
+ * A worker's metrics (prom-client). The primary aggregates every worker's registry for
+ * GET /metrics (cluster IPC); constructing the AggregatorRegistry here is what makes this worker
+ * answer the primary's requests.
+ */
+new AggregatorRegistry()
+
+export const batchSize = new Histogram({
+  name: 'seckill_batch_size',
+  help: 'attempts per reserve-5.lua call',
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
+})
+
+const answers = new Counter({
+  name: 'seckill_purchase_answers_total',
+  help: 'purchase attempts answered, by outcome and by who decided (worker memory or Redis)',
+  labelNames: ['outcome', 'decided_by'] as const,
+})
+
+/** Pre-bound children: the hot path only does `.inc()`, no label lookup per request. */
+const byWorker = new Map<Outcome, Counter.Internal>()
+const byRedis = new Map<Outcome, Counter.Internal>()
+
+export function countAnswer(outcome: Outcome, decidedByRedis: boolean): void {
+  const cache = decidedByRedis ? byRedis : byWorker
+  let child = cache.get(outcome)
+  if (!child) {
+    child = answers.labels(outcome, decidedByRedis ? 'redis' : 'worker')
+    cache.set(outcome, child)
+  }
+  child.inc()
+}
+
+/** What the gauges read at scrape time: per sale, unused quota and waiting attempts. */
+export interface DeskSample {
+  readonly id: string
+  readonly quota: number
+  readonly parked: number
+}
+let sampleDesks: () => Iterable<DeskSample> = () => []
+
+export function setDeskSource(source: () => Iterable<DeskSample>): void {
+  sampleDesks = source
+}
+
+new Gauge({
+  name: 'seckill_quota_units',
+  help: 'stock quota units held unused by the workers',
+  labelNames: ['sale'] as const,
+  collect() {
+    this.reset()
+    for (const d of sampleDesks()) this.labels(d.id).set(d.quota)
+  },
+})
+
+new Gauge({
+  name: 'seckill_parked_attempts',
+  help: 'attempts waiting for stock quota',
+  labelNames: ['sale'] as const,
+  collect() {
+    this.reset()
+    for (const d of sampleDesks()) this.labels(d.id).set(d.parked)
+  },
+})
+
+export { register }
