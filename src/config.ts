@@ -32,9 +32,11 @@ const schema = z.object({
   // fills batches by BATCH_MAX long before the window ends.
   BATCH_WINDOW_US: int('BATCH_WINDOW_US', 1000, 0, 100000),
   BATCH_MAX: int('BATCH_MAX', 128, 1, 1000),
+  // Measured with bench/core.ts on 2 cores (README): the thread hop cost 7-26% of sale-path
+  // throughput there, so the batched call runs on the worker's own thread unless told otherwise.
   RESERVE_MODE: z
     .enum(['piscina', 'inline'], { error: 'RESERVE_MODE must be piscina or inline' })
-    .default('piscina'),
+    .default('inline'),
   PISCINA_THREADS: int('PISCINA_THREADS', 1, 1, 64),
   // Largest grant of stock quota to one worker at a time; the fair share caps it too.
   QUOTA_CHUNK: int('QUOTA_CHUNK', 500, 1, 1000000),
