@@ -1,6 +1,5 @@
 import type { Config } from '../config'
 import { countAnswer } from '../metrics'
-
 import type { Attempt, Outcome } from '../purchase/attempt'
 import { newOrderId } from '../purchase/order-id'
 import { SaleDesk } from '../purchase/sale-desk'
@@ -9,7 +8,7 @@ import type { HttpRequest, HttpResponse } from '../uws'
 import type { Desks } from '../worker/desks'
 import type { RateLimiter } from './rate-limit'
 import { JSON_TYPE, readJson, type TrackedResponse, track, writeError } from './respond'
-import { describeIssues, newOrderBody } from './validate'
+import { describeIssues, newOrderBody, SALE_ID } from './validate'
 
 /**
  * The purchase path: POST /api/v1/sales/:id/orders and the Go reference's /buy/ticket.
@@ -69,7 +68,8 @@ export function postOrderRoute(ctx: PurchaseContext) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const saleId = req.getParameter(0)
     const idemKey = req.getHeader('idempotency-key')
-    const found = ctx.desks.find(saleId)
+    // An id no sale can have costs no Redis lookup.
+    const found = SALE_ID.test(saleId) ? ctx.desks.find(saleId) : null
     if (found === null) return writeError(res, 'not_found', `no sale ${saleId}`)
     if (found instanceof SaleDesk) {
       const refusal = found.refusal(ctx.now())
