@@ -26,7 +26,11 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_:.-]{0,64}$/, 'REDIS_PREFIX must be 0..64 chars of [A-Za-z0-9_:.-]')
     .default('sk:'),
-  SECKILL_ADMIN_TOKEN: z.string().min(16, 'SECKILL_ADMIN_TOKEN must be at least 16 characters'),
+  // One message for missing and too short: zod's own "expected string, received undefined"
+  // would not tell the operator what a valid token is.
+  SECKILL_ADMIN_TOKEN: z
+    .string({ error: 'SECKILL_ADMIN_TOKEN must be at least 16 characters' })
+    .min(16, 'SECKILL_ADMIN_TOKEN must be at least 16 characters'),
   DEFAULT_SALE: z.string().default(''),
   // 1 ms keeps the added latency of a winner below the network jitter, while a storm still
   // fills batches by BATCH_MAX long before the window ends.

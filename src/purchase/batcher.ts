@@ -61,7 +61,11 @@ export class Batcher {
   }
 
   readonly flushAll = (): void => {
-    this.timer = null
+    if (this.timer !== null) {
+      clearTimeout(this.timer as NodeJS.Timeout)
+      clearImmediate(this.timer as NodeJS.Immediate)
+      this.timer = null
+    }
     for (const [saleId, list] of this.pending) this.send(saleId, list)
     this.pending.clear()
   }

@@ -25,6 +25,9 @@ export interface DeskDeps {
   soldOut(saleId: string): void
 }
 
+/** A quota request unanswered this long (the primary restarted, a message was lost) is re-sent. */
+const NEED_RETRY_MS = 1000
+
 export class SaleDesk {
   record: SaleRecord
   soldOut: boolean
@@ -33,6 +36,8 @@ export class SaleDesk {
   /** the highest `returned` counter seen: only a rise clears the sold-out flag */
   private returnedSeen: number
   private needSent = false
+  /** when the unanswered quota request went out; one lost on the way is retried after NEED_RETRY_MS */
+  private needSentAt = 0
   /** the last grant was empty: ask again only for waiting buyers, on the retry tick */
   private starved = false
   private admitted = false
@@ -91,6 +96,9 @@ export class SaleDesk {
     this.inflight -= a.quantity
     this.quota += a.quantity
     this.deps.settle(a, 'unavailable', null, this.record.id, false)
+    // Waiting buyers go on with the quota that came back: they get their own answer (a sale,
+    // or 503 as well while Redis is down) rather than waiting out PARK_TIMEOUT_MS.
+    this.drain()
   }
 
   /** The primary granted quota (possibly 0 units). */
@@ -143,6 +151,7 @@ export class SaleDesk {
 
   /** Retry a quota request that got nothing while buyers still wait. */
   retryNeed(): void {
+    if (this.needSent && this.deps.now() - this.needSentAt >= NEED_RETRY_MS) this.needSent = false
     this.askIfNeeded(true)
   }
 
@@ -187,6 +196,7 @@ export class SaleDesk {
     // real demand, so an idle worker never pulls quota back from a busy one.
     if (this.parked.length > 0 || (low && (this.admitted || this.quota === 0))) {
       this.needSent = true
+      this.needSentAt = this.deps.now()
       this.deps.need(this.record.id, this.quota, this.inflight, this.parked.length)
     }
   }
