@@ -7,7 +7,7 @@ import type { ReserveReply } from '../store/scripts'
 import type { HttpRequest, HttpResponse } from '../uws'
 import type { Desks } from '../worker/desks'
 import type { RateLimiter } from './rate-limit'
-import { JSON_TYPE, readJson, type TrackedResponse, track, writeError } from './respond'
+import { JSON_TYPE, laterError, readJson, type TrackedResponse, track, writeError } from './respond'
 import { describeIssues, newOrderBody, SALE_ID } from './validate'
 
 /**
@@ -83,27 +83,13 @@ export function postOrderRoute(ctx: PurchaseContext) {
       if (found instanceof SaleDesk) return order(ctx, tres, found, body, idemKey)
       found.then(
         (desk) => {
-          if (desk === null) return laterNotFound(tres, saleId)
+          if (desk === null) return laterError(tres, 'not_found', `no sale ${saleId}`)
           order(ctx, tres, desk, body, idemKey)
         },
-        () => answerError(tres, 'unavailable'),
+        () => laterError(tres, 'unavailable'),
       )
     })
   }
-}
-
-function laterNotFound(res: TrackedResponse, saleId: string): void {
-  answerError(res, 'not_found', `no sale ${saleId}`)
-}
-
-function answerError(
-  res: TrackedResponse,
-  code: Parameters<typeof writeError>[1],
-  detail?: string,
-): void {
-  if (res.aborted) return
-  res.aborted = true
-  res.cork(() => writeError(res, code, detail))
 }
 
 function order(
@@ -114,18 +100,18 @@ function order(
   idemKey: string,
 ): void {
   if (idemKey.length > 128) {
-    return answerError(res, 'bad_request', 'Idempotency-Key must be 1-128 characters')
+    return laterError(res, 'bad_request', 'Idempotency-Key must be 1-128 characters')
   }
   const parsed = newOrderBody.safeParse(body)
-  if (!parsed.success) return answerError(res, 'bad_request', describeIssues(parsed.error))
+  if (!parsed.success) return laterError(res, 'bad_request', describeIssues(parsed.error))
   const { userId, quantity } = parsed.data
   const limit = desk.record.perUserLimit
   if (quantity > limit) {
-    return answerError(res, 'bad_request', `quantity must be at most perUserLimit (${limit})`)
+    return laterError(res, 'bad_request', `quantity must be at most perUserLimit (${limit})`)
   }
   const refusal = desk.refusal(ctx.now())
-  if (refusal !== null) return answerError(res, refusal)
-  if (ctx.rate.over(userId)) return answerError(res, 'rate_limited')
+  if (refusal !== null) return laterError(res, refusal)
+  if (ctx.rate.over(userId)) return laterError(res, 'rate_limited')
   const saleId = desk.record.id
   desk.admit({
     res,

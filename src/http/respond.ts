@@ -7,7 +7,7 @@ import type { HttpRequest, HttpResponse } from '../uws'
  */
 export const JSON_TYPE = 'application/json; charset=utf-8'
 
-/** A response the handler may answer after async work; `aborted` is set by onAborted. */
+/** A response answered after async work; `aborted`: the client went away, or it was answered. */
 export interface TrackedResponse extends HttpResponse {
   aborted?: boolean
 }
@@ -48,16 +48,19 @@ export function writeJson(
   res.end(body)
 }
 
-/** Answer after async work: corked, and not at all if the client has gone. */
+/**
+ * Answer after async work: corked, and not at all if the client has gone. The response is then
+ * marked done, so a second answer can never be written to it.
+ */
 export function later(res: TrackedResponse, write: (res: HttpResponse) => void): void {
   if (res.aborted) return
+  res.aborted = true
   res.cork(() => write(res))
 }
 
 /** Answer an error after async work. */
 export function laterError(res: TrackedResponse, code: ErrorCode, detail?: string): void {
-  if (res.aborted) return
-  res.cork(() => writeError(res, code, detail))
+  later(res, (r) => writeError(r, code, detail))
 }
 
 export const MAX_BODY = 4096
@@ -85,7 +88,6 @@ export function readJson(
     if (size > MAX_BODY) {
       chunks = null
       laterError(res, 'too_large')
-      res.aborted = true
       return
     }
     // uWS lends the ArrayBuffer only for this call: copy it.
