@@ -17,6 +17,8 @@ export class Desks {
   private readonly lookups = new Map<string, Promise<SaleDesk | null>>()
   /** local ms when each sale's copy was last refreshed */
   private readonly freshAt = new Map<string, number>()
+  /** the desk when there is exactly one: /buy/ticket asks on every request, without an iterator */
+  private only: SaleDesk | undefined
 
   constructor(
     private readonly redis: ScriptedRedis,
@@ -47,6 +49,7 @@ export class Desks {
     }
     const created = new SaleDesk(record, this.deps)
     this.desks.set(record.id, created)
+    this.only = this.desks.size === 1 ? created : undefined
     return created
   }
 
@@ -84,7 +87,6 @@ export class Desks {
   /** The sale /buy/ticket sells: DEFAULT_SALE, or the only sale there is. */
   defaultDesk(defaultSale: string): SaleDesk | undefined {
     if (defaultSale !== '') return this.desks.get(defaultSale)
-    if (this.desks.size !== 1) return undefined
-    return this.desks.values().next().value
+    return this.only
   }
 }
