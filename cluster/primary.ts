@@ -3,10 +3,15 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { AggregatorRegistry } from 'prom-client'
 import { type Config, loadConfig } from '../src/config'
+import { migrate } from '../src/db/migrations'
+import { checkPg, createPool } from '../src/db/pg'
 import type { ToPrimary, ToWorker } from '../src/ipc'
 import { die, log } from '../src/log'
 import type { SaleRecord } from '../src/sale/sale-record'
 import { checkRedisPolicy, connectRedis, redactUrl } from '../src/store/redis'
+import { ExpirySweeper } from './expiry-sweeper'
+import { WriterLoop } from './order-writer-loop'
+import { primaryRegistry } from './primary-metrics'
 import { QuotaLessor } from './quota-lessor'
 import { SaleWatch } from './sale-watch'
 import { Supervisor } from './supervisor'
@@ -37,6 +42,16 @@ async function main(): Promise<void> {
   }
   const redis = await connectRedis(config.REDIS_URL, 'seckill-primary')
   await checkRedisPolicy(redis)
+  const pgOptions = {
+    url: config.DATABASE_URL,
+    schema: config.PG_SCHEMA,
+    max: config.PG_POOL_MAX,
+    name: 'seckill-primary',
+  }
+  const pg = createPool({ ...pgOptions, max: 2 })
+  await checkPg(pg, config.DATABASE_URL)
+  const applied = await migrate(pg, config.PG_SCHEMA)
+  if (applied.length > 0) log.info({ versions: applied }, 'PostgreSQL schema migrated')
 
   const send = (w: Worker, msg: ToWorker) => {
     if (w.isConnected()) w.send(msg)
@@ -44,7 +59,27 @@ async function main(): Promise<void> {
   let nextSync = 1
   const syncs = new Map<number, { left: number; done: () => void }>()
 
+  const writer = new WriterLoop({
+    threads: config.WRITER_THREADS,
+    consumer: config.WRITER_NAME,
+    idleMs: config.WRITER_IDLE_MS,
+    claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
+    now: () => Date.now() + watch.clockOffsetMs,
+    task: {
+      redisUrl: config.REDIS_URL,
+      pg: { ...pgOptions, name: 'seckill-writer' },
+      writer: {
+        prefix: config.REDIS_PREFIX,
+        batch: config.WRITER_BATCH,
+        claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
+        maxDeliveries: config.WRITER_MAX_DELIVERIES,
+        crashAt: config.SECKILL_CRASH_AT ?? null,
+      },
+    },
+  })
+
   const broadcast = (sale: SaleRecord, sync?: number) => {
+    writer.track(sale.id)
     for (const w of supervisor.live())
       send(w, { t: 'sale', sale, clockOffsetMs: watch.clockOffsetMs, sync })
   }
@@ -77,6 +112,14 @@ async function main(): Promise<void> {
     config.REDIS_PREFIX,
     config.QUOTA_CHUNK,
     () => supervisor.live().length,
+  )
+
+  const sweeper = new ExpirySweeper(
+    redis,
+    config.REDIS_PREFIX,
+    config.SWEEP_MS,
+    () => Array.from(watch.all(), (s) => s.id),
+    (saleId) => void watch.refresh(saleId).catch(() => {}),
   )
 
   const aggregator = new AggregatorRegistry()
@@ -126,10 +169,12 @@ async function main(): Promise<void> {
         watch.refresh(msg.saleId).catch(() => {})
         break
       case 'metrics':
-        aggregator
-          .clusterMetrics()
-          .catch((err: Error) => `# metrics unavailable: ${err.message}\n`)
-          .then((text) => send(w, { t: 'metrics', id: msg.id, text }))
+        Promise.all([
+          aggregator
+            .clusterMetrics()
+            .catch((err: Error) => `# worker metrics unavailable: ${err.message}\n`),
+          primaryRegistry.metrics(),
+        ]).then(([workers, own]) => send(w, { t: 'metrics', id: msg.id, text: workers + own }))
         break
       case 'changed':
         watch
@@ -157,6 +202,7 @@ async function main(): Promise<void> {
   )
   await watch.start()
   supervisor.start()
+  sweeper.start()
 
   let stopping = false
   const stop = (signal: string) => {
@@ -164,10 +210,15 @@ async function main(): Promise<void> {
     stopping = true
     log.info({ signal }, 'stopping: workers finish in-flight requests')
     watch.stop()
-    supervisor.stop(config.SHUTDOWN_TIMEOUT_MS).then(() => {
-      redis.disconnect()
-      process.exit(0)
-    })
+    supervisor
+      .stop(config.SHUTDOWN_TIMEOUT_MS)
+      // The workers' last orders are in the stream: the writer's running steps commit them.
+      .then(() => Promise.all([sweeper.stop(), writer.stop()]))
+      .then(() => pg.end())
+      .then(() => {
+        redis.disconnect()
+        process.exit(0)
+      })
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))

@@ -6,7 +6,7 @@ import { saleKeys } from '../src/store/keys'
  *
  * Redis's remaining count is the truth; the lessor subtracts what its workers already hold or
  * have in flight (their last reports) and grants at most a fair share of the rest, capped by
- * QUOTA_CHUNK. Quota is only a filter in front of reserve-5.lua: a stale report can make a grant
+ * QUOTA_CHUNK. Quota is only a filter in front of reserve-6.lua: a stale report can make a grant
  * too small (the worker asks again) or too large (Redis refuses the extra), never oversell.
  * A dead worker's reports are dropped, so its quota returns to the pool (no undersell). When
  * nothing is left to grant and a worker has buyers waiting, the lessor asks the worker holding

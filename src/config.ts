@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import { z } from 'zod'
 
 /**
@@ -50,7 +50,44 @@ const schema = z.object({
   // Requests per second one userId may send to one worker before 429; 0 turns it off.
   RATE_LIMIT_PER_USER: int('RATE_LIMIT_PER_USER', 0, 0, 1000000),
   SALE_POLL_MS: int('SALE_POLL_MS', 200, 10, 60000),
+  // Empty: node-postgres reads PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD and their defaults.
+  DATABASE_URL: z
+    .string()
+    .regex(/^(postgres(ql)?:\/\/.*)?$/, 'DATABASE_URL must look like postgres://user@host:port/db')
+    .default(''),
+  PG_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'PG_SCHEMA must be a lower-case name of [a-z0-9_]')
+    .default('public'),
+  // Connections per worker (order lookups) and per writer thread.
+  PG_POOL_MAX: int('PG_POOL_MAX', 4, 1, 100),
+  // Stream entries per write: one multi-row statement each. 500 rows keep a statement well under
+  // a few milliseconds while a storm's backlog drains in a handful of round trips.
+  WRITER_BATCH: int('WRITER_BATCH', 500, 1, 10000),
+  WRITER_THREADS: int('WRITER_THREADS', 1, 1, 64),
+  // The consumer name in the writers' group: stable across restarts, so a restarted node re-reads
+  // its own pending entries first. Default: <hostname>:<PORT>.
+  WRITER_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'WRITER_NAME must be 1..100 chars of [A-Za-z0-9_.:-]')
+    .optional(),
+  // An entry pending this long with another consumer is taken over (that consumer is dead).
+  WRITER_CLAIM_IDLE_MS: int('WRITER_CLAIM_IDLE_MS', 30000, 100, 3600000),
+  // Deliveries of an entry PostgreSQL keeps refusing before it moves to the dead-letter stream.
+  WRITER_MAX_DELIVERIES: int('WRITER_MAX_DELIVERIES', 5, 1, 1000),
+  // How often an idle writer looks for new entries: the floor of an order's time to PostgreSQL.
+  WRITER_IDLE_MS: int('WRITER_IDLE_MS', 20, 1, 10000),
+  // How often reserved orders past their deadline are expired and their units returned.
+  SWEEP_MS: int('SWEEP_MS', 1000, 50, 600000),
+  // How often Redis and PostgreSQL are compared (drift reported as metrics and logs); 0 = never.
+  RECONCILE_INTERVAL_MS: int('RECONCILE_INTERVAL_MS', 60000, 0, 86400000),
   SHUTDOWN_TIMEOUT_MS: int('SHUTDOWN_TIMEOUT_MS', 10000, 100, 600000),
+  // Test hook for the crash tests: the order writer kills its process (SIGKILL) at this step.
+  SECKILL_CRASH_AT: z
+    .enum(['after-read', 'after-insert', 'after-commit'], {
+      error: 'SECKILL_CRASH_AT must be after-read, after-insert or after-commit',
+    })
+    .optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
@@ -58,7 +95,7 @@ const schema = z.object({
     .default('info'),
 })
 
-export type Config = Readonly<z.infer<typeof schema>>
+export type Config = Readonly<z.infer<typeof schema> & { WRITER_NAME: string }>
 
 export class ConfigError extends Error {
   readonly code = 'config_invalid'
@@ -71,5 +108,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const lines = result.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`)
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
   }
-  return Object.freeze(result.data)
+  const c = result.data
+  return Object.freeze({ ...c, WRITER_NAME: c.WRITER_NAME ?? `${hostname()}:${c.PORT}` })
 }

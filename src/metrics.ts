@@ -10,7 +10,7 @@ new AggregatorRegistry()
 
 export const batchSize = new Histogram({
   name: 'seckill_batch_size',
-  help: 'attempts per reserve-5.lua call',
+  help: 'attempts per reserve-6.lua call',
   buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
 })
 

@@ -2,7 +2,7 @@ import type { ErrorCode } from '../errors'
 import type { ReserveReply } from '../store/scripts'
 
 /**
- * One purchase attempt on its way from the HTTP handler to reserve-5.lua and back. Every attempt
+ * One purchase attempt on its way from the HTTP handler to reserve-6.lua and back. Every attempt
  * has the same shape (hidden class) from birth; the HTTP layer owns `res`.
  */
 export interface Attempt {
@@ -27,6 +27,6 @@ export type Settle = (
   outcome: Outcome,
   reply: ReserveReply | null,
   saleId: string,
-  /** reserve-5.lua decided it (false: the worker's own memory did) */
+  /** reserve-6.lua decided it (false: the worker's own memory did) */
   byRedis: boolean,
 ) => void

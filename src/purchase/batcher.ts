@@ -3,7 +3,7 @@ import type { Attempt } from './attempt'
 import type { ReserveBatch, ReserveOutcome } from './reserve-batch'
 
 /**
- * Collects admitted attempts per sale and sends each sale's batch as one reserve-5.lua call,
+ * Collects admitted attempts per sale and sends each sale's batch as one reserve-6.lua call,
  * when the batch is full (BATCH_MAX) or the window (BATCH_WINDOW_US) ends. One shared timer for
  * all sales, never one per request.
  */

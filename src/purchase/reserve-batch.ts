@@ -2,7 +2,7 @@ import { saleKeys } from '../store/keys'
 import type { ReserveReply, ScriptedRedis } from '../store/scripts'
 
 /**
- * One batched call of reserve-5.lua. Runs on a Piscina thread (reserve-task.ts) or, for the
+ * One batched call of reserve-6.lua. Runs on a Piscina thread (reserve-task.ts) or, for the
  * comparison the README reports, on the worker's own thread (RESERVE_MODE=inline).
  *
  * The outcome is a plain value, not a thrown Error: it crosses a thread boundary, where an
@@ -10,7 +10,7 @@ import type { ReserveReply, ScriptedRedis } from '../store/scripts'
  */
 export interface ReserveBatch {
   readonly saleId: string
-  /** [n, orderId, userId, quantity, idempotencyKey, ...]: the ARGV of reserve-5.lua */
+  /** [n, orderId, userId, quantity, idempotencyKey, ...]: the ARGV of reserve-6.lua */
   readonly argv: (string | number)[]
 }
 
@@ -25,7 +25,15 @@ export async function reserveBatch(
 ): Promise<ReserveOutcome> {
   const k = saleKeys(prefix, batch.saleId)
   try {
-    const replies = await redis.reserve(k.sale, k.users, k.idem, k.orders, k.stream, ...batch.argv)
+    const replies = await redis.reserve(
+      k.sale,
+      k.users,
+      k.idem,
+      k.orders,
+      k.stream,
+      k.expiry,
+      ...batch.argv,
+    )
     return { ok: true, replies }
   } catch (err) {
     return { ok: false, code: 'unavailable', detail: (err as Error).message }

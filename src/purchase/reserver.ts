@@ -4,7 +4,7 @@ import { connectRedis } from '../store/redis'
 import { type ReserveBatch, type ReserveOutcome, reserveBatch } from './reserve-batch'
 
 /**
- * Where batched reserve-5.lua calls run: inline on the worker's own thread (the default: on the
+ * Where batched reserve-6.lua calls run: inline on the worker's own thread (the default: on the
  * 2-core machine measured in the README the thread hop cost more than it saved), or on a Piscina
  * worker thread (the design's first choice; keeps reply parsing off the HTTP event loop, which
  * may pay on machines with cores to spare).

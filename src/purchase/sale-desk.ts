@@ -8,7 +8,7 @@ import { FixedQueue } from './fixed-queue'
  *
  * The quota is a traffic filter, never an authority: an attempt reaches Redis only while the
  * worker holds quota for it, so Redis sees about as many attempts as there is stock. Every rule
- * here can only make the worker refuse more (a false negative), never sell more: reserve-5.lua
+ * here can only make the worker refuse more (a false negative), never sell more: reserve-6.lua
  * decides. Attempts that find all quota in flight wait (parked) instead of being told "sold out"
  * while stock may yet come back from a refused attempt.
  */
@@ -78,7 +78,7 @@ export class SaleDesk {
     this.askIfNeeded()
   }
 
-  /** reserve-5.lua answered for this attempt. */
+  /** reserve-6.lua answered for this attempt. */
   onReply(a: Attempt, reply: ReserveReply): void {
     this.inflight -= a.quantity
     const code = reply[0]

@@ -20,7 +20,7 @@ export interface SaleRecord {
 
 export type SaleState = 'scheduled' | 'open' | 'sold_out' | 'closed'
 
-/** The gate of reserve-5.lua, on a possibly stale record: 'open', 'not_started' or 'closed'. */
+/** The gate of reserve-6.lua, on a possibly stale record: 'open', 'not_started' or 'closed'. */
 export function saleGate(s: SaleRecord, nowMs: number): 'open' | 'not_started' | 'closed' {
   if (s.closed || (s.endsAt !== null && nowMs >= s.endsAt)) return 'closed'
   if (s.started || (s.startsAt !== null && nowMs >= s.startsAt)) return 'open'

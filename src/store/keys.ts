@@ -11,9 +11,16 @@ export interface SaleKeys {
   readonly idem: string
   /** hash: orderId -> JSON of the order */
   readonly orders: string
-  /** stream: one entry per new order, the hand-off to the order writer */
+  /** stream: one entry per new order and per change of state, the hand-off to the order writer */
   readonly stream: string
+  /** zset: orderId -> expiresAt (epoch ms) of every reserved order, read by the expiry sweep */
+  readonly expiry: string
+  /** stream: entries the order writer gave up on, with the error, for a person to look at */
+  readonly dead: string
 }
+
+/** The order writers' consumer group on every sale's stream. */
+export const WRITER_GROUP = 'writers'
 
 export function saleKeys(prefix: string, saleId: string): SaleKeys {
   const base = `${prefix}{${saleId}}:`
@@ -23,6 +30,8 @@ export function saleKeys(prefix: string, saleId: string): SaleKeys {
     idem: `${base}idem`,
     orders: `${base}orders`,
     stream: `${base}stream`,
+    expiry: `${base}expiry`,
+    dead: `${base}dead`,
   }
 }
 

@@ -9,7 +9,7 @@ export function createRedis(url: string, name: string): ScriptedRedis {
   const client = new Redis(url, {
     connectionName: name,
     enableOfflineQueue: false,
-    // ioredis re-sends unanswered commands after a reconnect; reserve-5.lua is idempotent by
+    // ioredis re-sends unanswered commands after a reconnect; reserve-6.lua is idempotent by
     // orderId for exactly this reason.
     maxRetriesPerRequest: 1,
     retryStrategy: (times) => Math.min(times * 50, 1000),

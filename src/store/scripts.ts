@@ -52,11 +52,22 @@ export interface ScriptCommands {
     idem: string,
     orders: string,
     stream: string,
+    expiry: string,
     ...argv: (string | number)[]
   ): Promise<ReserveReply[]>
+  settleOrders(
+    sale: string,
+    users: string,
+    orders: string,
+    expiry: string,
+    stream: string,
+    action: 'pay' | 'cancel' | 'expire',
+    arg: string | number,
+  ): Promise<[number, string?] | [number, number, number]>
+  recountSale(sale: string, users: string, orders: string): Promise<number[]>
 }
 
-/** One attempt's answer from reserve-5.lua: [code, remaining, orderId?, quantity?, createdAt?, expiresAt?] */
+/** One attempt's answer from reserve-6.lua: [code, remaining, orderId?, quantity?, createdAt?, expiresAt?] */
 export type ReserveReply = [number, number, string?, number?, number?, number?]
 
 export type ScriptedRedis = Redis & ScriptCommands

@@ -1,4 +1,5 @@
 import { loadConfig } from '../config'
+import { createPool } from '../db/pg'
 import { buildApp } from '../http/app'
 import { settle } from '../http/purchase-routes'
 import { RateLimiter } from '../http/rate-limit'
@@ -24,6 +25,13 @@ function send(msg: ToPrimary): void {
 async function main(): Promise<void> {
   const config = loadConfig()
   const redis = await connectRedis(config.REDIS_URL, `seckill-worker-${process.pid}`)
+  // Order lookups only: connects on first use, so the purchase path never waits for PostgreSQL.
+  const pg = createPool({
+    url: config.DATABASE_URL,
+    schema: config.PG_SCHEMA,
+    max: config.PG_POOL_MAX,
+    name: `seckill-worker-${process.pid}`,
+  })
   const reserver = await createReserver({
     mode: config.RESERVE_MODE,
     threads: config.PISCINA_THREADS,
@@ -113,7 +121,7 @@ async function main(): Promise<void> {
   }, TICK_MS)
 
   const rate = new RateLimiter(config.RATE_LIMIT_PER_USER)
-  const app = buildApp({ config, redis, desks, rate, now, changed, metrics })
+  const app = buildApp({ config, redis, pg, desks, rate, now, changed, metrics })
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
     app.listen(config.HOST, config.PORT, (sock) =>
       sock ? resolve(sock) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`)),
@@ -138,6 +146,7 @@ async function main(): Promise<void> {
     clearInterval(tick)
     rate.stop()
     await reserver.close()
+    await pg.end().catch(() => {})
     redis.disconnect()
     process.exit(0)
   }

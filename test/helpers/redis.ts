@@ -23,9 +23,11 @@ export interface LooseScripts {
   createSale(sale: string, ...argv: (string | number)[]): Promise<[number, string?]>
   setSaleState(sale: string, ...argv: string[]): Promise<number>
   reserve(...keysAndArgv: (string | number)[]): Promise<ReserveRawReply[]>
+  settleOrders(...keysAndArgv: (string | number)[]): Promise<(string | number)[]>
+  recountSale(...keysAndArgv: (string | number)[]): Promise<number[]>
 }
 
-/** One attempt's reply from reserve-5.lua as it comes off the wire. */
+/** One attempt's reply from reserve-6.lua as it comes off the wire. */
 export type ReserveRawReply = [number, number, string?, number?, number?, number?]
 
 export type TestRedis = Redis & LooseScripts
@@ -120,6 +122,8 @@ export interface SaleSnapshot {
   users: Record<string, string>
   idem: Record<string, string>
   orders: Record<string, string>
+  /** the expiry zset: orderId -> expiresAt */
+  expiry: Record<string, string>
   streamLength: number
   /** The id of the newest stream entry, '' for none: proves no entry came and went. */
   streamLastId: string
@@ -131,14 +135,17 @@ export async function snapshot(
   redis: Redis,
   k: SaleKeys & { prefix: string },
 ): Promise<SaleSnapshot> {
-  const [sale, users, idem, orders, streamLength, last, keys] = await Promise.all([
+  const [sale, users, idem, orders, zset, streamLength, last, keys] = await Promise.all([
     redis.hgetall(k.sale),
     redis.hgetall(k.users),
     redis.hgetall(k.idem),
     redis.hgetall(k.orders),
+    redis.zrange(k.expiry, 0, -1, 'WITHSCORES'),
     redis.xlen(k.stream),
     redis.xrevrange(k.stream, '+', '-', 'COUNT', 1),
     keysUnder(redis, k.prefix),
   ])
-  return { sale, users, idem, orders, streamLength, streamLastId: last[0]?.[0] ?? '', keys }
+  const expiry: Record<string, string> = {}
+  for (let i = 0; i < zset.length; i += 2) expiry[zset[i]!] = zset[i + 1]!
+  return { sale, users, idem, orders, expiry, streamLength, streamLastId: last[0]?.[0] ?? '', keys }
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import Redis from 'ioredis'
 import { saleKeys } from '../../src/store/keys'
 import { type Client, client } from './http'
+import { DATABASE_URL, freshSchema, type TestPg } from './pg'
 import { deleteUnder } from './redis'
 
 /**
@@ -26,10 +27,17 @@ export interface Server {
   readonly http: Client
   /** a plain client on the server's Redis, for checking state */
   readonly redis: Redis
+  /** the server's PostgreSQL schema (its own, dropped at teardown) and a pool on it */
+  readonly pg: TestPg
   /** the Redis state of one sale: sold, stream length, units per user */
-  state(
-    saleId: string,
-  ): Promise<{ sold: number; stock: number; streamLength: number; users: Record<string, string> }>
+  state(saleId: string): Promise<{
+    sold: number
+    stock: number
+    streamLength: number
+    /** entries of the orders hash: every order Redis ever made for the sale */
+    orders: number
+    users: Record<string, string>
+  }>
   /** everything the server printed so far */
   output(): string
   /** pids of the live worker processes */
@@ -66,13 +74,17 @@ export function childPids(pid: number): number[] {
 export interface StartOptions {
   readonly env?: Record<string, string>
   readonly workers?: number
-  /** resolve once this many workers serve (default: all) */
   readonly redisUrl?: string
+  /** reuse a schema (a restart of the same deployment); default: a fresh one */
+  readonly pg?: TestPg
+  /** reuse a prefix (a restart of the same deployment); default: a fresh one */
+  readonly prefix?: string
 }
 
 export async function startServer(t: Teardown, opts: StartOptions = {}): Promise<Server> {
   const port = await freePort()
-  const prefix = `t:${randomBytes(6).toString('hex')}:`
+  const prefix = opts.prefix ?? `t:${randomBytes(6).toString('hex')}:`
+  const pg = opts.pg ?? freshSchema(t)
   const proc = spawn(process.execPath, [PRIMARY], {
     cwd: ROOT,
     env: {
@@ -82,6 +94,8 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
       WORKERS: String(opts.workers ?? 2),
       REDIS_URL: opts.redisUrl ?? 'redis://127.0.0.1:6379',
       REDIS_PREFIX: prefix,
+      DATABASE_URL,
+      PG_SCHEMA: pg.schema,
       SECKILL_ADMIN_TOKEN: ADMIN_TOKEN,
       LOG_LEVEL: 'info',
       ...opts.env,
@@ -121,14 +135,16 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
     proc,
     http,
     redis,
+    pg,
     async state(saleId) {
       const k = saleKeys(prefix, saleId)
-      const [sale, streamLength, users] = await Promise.all([
+      const [sale, streamLength, orders, users] = await Promise.all([
         redis.hgetall(k.sale),
         redis.xlen(k.stream),
+        redis.hlen(k.orders),
         redis.hgetall(k.users),
       ])
-      return { sold: Number(sale.sold), stock: Number(sale.stock), streamLength, users }
+      return { sold: Number(sale.sold), stock: Number(sale.stock), streamLength, orders, users }
     },
     output: () => out,
     workers: () => childPids(proc.pid!),

@@ -111,7 +111,7 @@ t.test('bad input gets the 4xx of the contract and changes nothing', async (t) =
 
   const st = await srv.state('calm')
   t.equal(st.sold, 0, 'nothing sold')
-  t.equal(st.streamLength, 0, 'no order written')
+  t.equal(st.orders, 0, 'no order written')
   t.same(st.users, {}, 'no user charged')
   t.equal(
     await srv.redis.exists(`${srv.prefix}{x}:sale`),

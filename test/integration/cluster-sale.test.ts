@@ -1,5 +1,6 @@
 import t from 'tap'
 import { pool } from '../helpers/http'
+import { ordersOf, waitFor } from '../helpers/pg'
 import { startServer } from '../helpers/server'
 
 t.test(
@@ -15,11 +16,13 @@ t.test(
     const byStatus = new Map<number, number>()
     const codes = new Map<string, number>()
     const winners = new Map<string, number>()
+    const told = new Map<string, string>()
     for (const r of replies) {
       byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + 1)
-      if (r.status === 201)
+      if (r.status === 201) {
         winners.set(r.json.userId, (winners.get(r.json.userId) ?? 0) + r.json.quantity)
-      else codes.set(r.json?.error, (codes.get(r.json?.error) ?? 0) + 1)
+        told.set(r.json.orderId, r.json.userId)
+      } else codes.set(r.json?.error, (codes.get(r.json?.error) ?? 0) + 1)
     }
     t.equal(byStatus.get(201), 100, 'exactly 100 buyers were told they won')
     t.equal(byStatus.get(0), undefined, 'no connection failed')
@@ -36,7 +39,26 @@ t.test(
 
     const st = await srv.state('rush')
     t.equal(st.sold, 100, 'Redis sold counter = stock')
-    t.equal(st.streamLength, 100, 'the order stream holds one entry per unit sold')
+    t.equal(st.orders, 100, 'Redis holds one order per unit sold')
+
+    // I4: every order a client was told succeeded is in PostgreSQL, exactly once, and no other.
+    await waitFor('100 orders in PostgreSQL', async () => {
+      const r = await srv.pg.pool.query('SELECT count(*)::int AS n FROM orders')
+      return r.rows[0].n === 100
+    })
+    const rows = await ordersOf(srv.pg.pool, 'rush')
+    t.equal(rows.length, 100, 'PostgreSQL holds exactly 100 orders for the sale')
+    t.same(
+      new Map(rows.map((r) => [r.order_id, r.user_id])),
+      told,
+      'they are the orders (id and user) the clients were told succeeded',
+    )
+    t.ok(
+      rows.every((r) => r.status === 'reserved' && r.quantity === 1),
+      'each is reserved, one unit',
+    )
+    await waitFor('the stream drained', async () => (await srv.state('rush')).streamLength === 0)
+    t.equal((await srv.state('rush')).streamLength, 0, 'written entries left the stream (XDEL)')
     t.ok(
       Object.values(st.users).every((n) => n === '1'),
       'no user over the per-user limit in Redis',
@@ -87,7 +109,7 @@ t.test(
     )
     const st = await srv.state('solo')
     t.equal(st.sold, 1)
-    t.equal(st.streamLength, 1)
+    t.equal(st.orders, 1)
     t.same(st.users, { greedy: '1' })
   },
 )
@@ -113,7 +135,7 @@ t.test(
     t.match(order, { saleId: 'idem', userId: 'alice', quantity: 2, status: 'reserved' })
     const st = await srv.state('idem')
     t.equal(st.sold, 2, 'two units, once')
-    t.equal(st.streamLength, 1, 'one order in the stream')
+    t.equal(st.orders, 1, 'one order')
 
     const again = await srv.http.request('GET', `/api/v1/orders/${order.orderId}`)
     t.equal(again.status, 200)

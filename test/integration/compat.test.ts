@@ -36,6 +36,6 @@ t.test('/buy/ticket answers the Go reference JSON, always with HTTP 200', async 
 
   const st = await srv.state('ticket')
   t.equal(st.sold, 3)
-  t.equal(st.streamLength, 3)
+  t.equal(st.orders, 3)
   t.same(st.users, { bob: '1', carol: '1' }, 'anonymous buyers are not counted per user')
 })

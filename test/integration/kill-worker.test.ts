@@ -48,7 +48,7 @@ t.test(
     t.ok(killed, 'a worker was killed while the sale was running')
     const st = await srv.state('crash')
     t.equal(st.sold, STOCK, 'every unit sold: the dead worker held no quota hostage')
-    t.equal(st.streamLength, STOCK, 'one stream entry per unit: no oversell')
+    t.equal(st.orders, STOCK, 'one order per unit: no oversell')
     t.ok(
       Object.values(st.users).every((n) => n === '1'),
       'no user over the limit',

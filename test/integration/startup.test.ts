@@ -76,6 +76,6 @@ t.test(
     const reply = await pending
     t.equal(reply.status, 201, 'the in-flight purchase was answered')
     t.equal(await exit, 0, 'clean exit')
-    t.equal((await srv.state('last')).streamLength, 1)
+    t.equal((await srv.state('last')).orders, 1)
   },
 )

@@ -11,7 +11,7 @@ import {
 } from '../helpers/redis'
 
 /**
- * Contract of native-lua/reserve-5.lua. KEYS: sale, users, idem, orders, stream. ARGV: n, then
+ * Contract of native-lua/reserve-6.lua. KEYS: sale, users, idem, orders, stream, expiry. ARGV: n, then
  * orderId, userId, quantity, idempotency key per attempt. Every row runs on a fresh prefix; the
  * default sale (helpers/redis.ts) is started and open: 10 units, 2 per user, 300 s to pay.
  */
@@ -38,6 +38,8 @@ interface OrderJson {
   createdAt: number
   expiresAt: number
   idempotencyKey: string
+  status: 'reserved'
+  paidAt: ''
 }
 
 interface Before {
@@ -87,6 +89,8 @@ const O1: OrderJson = {
   createdAt: 1_700_000_000_000,
   expiresAt: 1_700_000_300_000,
   idempotencyKey: 'k',
+  status: 'reserved',
+  paidAt: '',
 }
 /** The state O1 left: one unit sold to u1 under key 'k'. */
 const AFTER_O1: Before = {
@@ -620,12 +624,13 @@ async function seed(k: ReturnType<typeof freshSale>, before: Before): Promise<Sa
   if (before.idem) await redis.hset(k.idem, before.idem)
   for (const [orderId, o] of Object.entries(before.orders ?? {})) {
     await redis.hset(k.orders, orderId, JSON.stringify(o))
+    await redis.zadd(k.expiry, o.expiresAt, orderId)
     await redis.xadd(k.stream, '*', ...streamFields(orderId, o))
   }
   return sale
 }
 
-/** An order's stream entry, field for field, as reserve-5.lua appends it. */
+/** An order's stream entry, field for field, as reserve-6.lua appends it. */
 function streamFields(orderId: string, o: OrderJson): string[] {
   return [
     'orderId',
@@ -640,6 +645,10 @@ function streamFields(orderId: string, o: OrderJson): string[] {
     String(o.expiresAt),
     'idempotencyKey',
     o.idempotencyKey,
+    'status',
+    'reserved',
+    'paidAt',
+    '',
   ]
 }
 
@@ -651,7 +660,7 @@ function reserve(
   k: ReturnType<typeof freshSale>,
   argv: (string | number)[],
 ): Promise<ReserveRawReply[]> {
-  return redis.reserve(k.sale, k.users, k.idem, k.orders, k.stream, ...argv)
+  return redis.reserve(k.sale, k.users, k.idem, k.orders, k.stream, k.expiry, ...argv)
 }
 
 for (const row of rows) {
@@ -703,6 +712,8 @@ for (const row of rows) {
               createdAt: createdAt!,
               expiresAt: expiresAt!,
               idempotencyKey: attempt[3],
+              status: 'reserved',
+              paidAt: '',
             }),
           )
         } else {
@@ -749,6 +760,8 @@ for (const row of rows) {
         createdAt: at?.createdAt ?? -1,
         expiresAt: at?.expiresAt ?? -1,
         idempotencyKey,
+        status: 'reserved',
+        paidAt: '',
       }
     }
     const parsed = Object.fromEntries(
@@ -756,6 +769,11 @@ for (const row of rows) {
     )
     t.same(parsed, orders, 'orders hash: every order, with the times its reply carried')
     t.equal(last.streamLength, a.streamLength, 'stream length (XLEN)')
+    t.same(
+      last.expiry,
+      Object.fromEntries(Object.entries(orders).map(([id, o]) => [id, String(o.expiresAt)])),
+      'expiry zset: every reserved order at its expiresAt',
+    )
   })
 }
 

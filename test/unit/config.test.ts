@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os'
+import { availableParallelism, hostname } from 'node:os'
 import t from 'tap'
 import { ConfigError, loadConfig } from '../../src/config'
 
@@ -34,6 +34,17 @@ t.test('with only the admin token set, every variable takes its documented defau
     RATE_LIMIT_PER_USER: 0,
     SALE_POLL_MS: 200,
     SHUTDOWN_TIMEOUT_MS: 10000,
+    DATABASE_URL: '',
+    PG_SCHEMA: 'public',
+    PG_POOL_MAX: 4,
+    WRITER_BATCH: 500,
+    WRITER_THREADS: 1,
+    WRITER_NAME: `${hostname()}:3005`,
+    WRITER_CLAIM_IDLE_MS: 30000,
+    WRITER_MAX_DELIVERIES: 5,
+    WRITER_IDLE_MS: 20,
+    SWEEP_MS: 1000,
+    RECONCILE_INTERVAL_MS: 60000,
     LOG_LEVEL: 'info',
   })
 })

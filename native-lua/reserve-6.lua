@@ -9,6 +9,8 @@
     KEYS[3] idempotency keys     ({saleId}:idem) "<len(userId)>:<userId><key>" -> orderId
     KEYS[4] orders               ({saleId}:orders) orderId -> JSON of the order
     KEYS[5] order stream         ({saleId}:stream) the hand-off to the order writer
+    KEYS[6] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, read by the sweep
+                                 of settleOrders-5.lua
 
     ARGV[1] n, the number of attempts (1..1000)
     then 4 values per attempt i (base = 1 + 4 * (i - 1)):
@@ -32,10 +34,12 @@
   A malformed call (n does not match the number of ARGV) is a caller fault: an error reply.
 
   Appends to KEYS[5], for every new order: orderId, userId, quantity, createdAt, expiresAt,
-  idempotencyKey. The stream is never trimmed here.
+  idempotencyKey, status ("reserved"), paidAt (""): the same fields settleOrders-5.lua appends
+  when the order changes state, so the writer reads one shape. The stream is never trimmed here.
 ]]
 local rcall = redis.call
-local saleKey, usersKey, idemKey, ordersKey, streamKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local saleKey, usersKey, idemKey, ordersKey, streamKey, expiryKey =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
 local n = tonumber(ARGV[1])
 if n == nil or n ~= math.floor(n) or n < 1 or n > 1000 or #ARGV ~= 1 + 4 * n then
@@ -93,9 +97,11 @@ for i = 1, n do
     if idemField then rcall('HSET', idemKey, idemField, orderId) end
     rcall('HSET', ordersKey, orderId, cjson.encode({
       userId = userId, quantity = qty, createdAt = nowMs, expiresAt = expiresAt,
-      idempotencyKey = key }))
+      idempotencyKey = key, status = 'reserved', paidAt = '' }))
+    rcall('ZADD', expiryKey, expiresAt, orderId)
     rcall('XADD', streamKey, '*', 'orderId', orderId, 'userId', userId, 'quantity', qty,
-      'createdAt', nowMs, 'expiresAt', expiresAt, 'idempotencyKey', key)
+      'createdAt', nowMs, 'expiresAt', expiresAt, 'idempotencyKey', key, 'status', 'reserved',
+      'paidAt', '')
     replies[i] = {0, stock - sold, orderId, qty, nowMs, expiresAt}
   end
 end

@@ -1,0 +1,71 @@
+import { log } from '../src/log'
+import { saleKeys } from '../src/store/keys'
+import type { ScriptedRedis } from '../src/store/scripts'
+import { ordersExpired, unitsReturned } from './primary-metrics'
+
+/**
+ * Every SWEEP_MS, expires the reserved orders whose payment deadline has passed (Redis clock),
+ * sale by sale, with settleOrders-5.lua: each order's units go back on sale exactly once, even
+ * with every node of a deployment sweeping at the same time. A sale that got units back is
+ * re-read at once, so the workers' sold-out flags clear and the quota flows again.
+ */
+const PER_CALL = 500
+
+export class ExpirySweeper {
+  private timer: NodeJS.Timeout | null = null
+  private running: Promise<void> | null = null
+
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly prefix: string,
+    private readonly everyMs: number,
+    private readonly saleIds: () => Iterable<string>,
+    private readonly onReturned: (saleId: string) => void,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.running) return
+      this.running = this.sweep()
+        .then(() => {})
+        .catch((err: Error) => log.warn({ err: err.message }, 'the expiry sweep failed; retrying'))
+        .finally(() => {
+          this.running = null
+        })
+    }, this.everyMs)
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    await this.running
+  }
+
+  /** One pass over every sale; returns the units returned, per sale. */
+  async sweep(): Promise<Map<string, number>> {
+    const returned = new Map<string, number>()
+    for (const saleId of [...this.saleIds()]) {
+      const k = saleKeys(this.prefix, saleId)
+      let units = 0
+      for (;;) {
+        const [expired, back, left] = (await this.redis.settleOrders(
+          k.sale,
+          k.users,
+          k.orders,
+          k.expiry,
+          k.stream,
+          'expire',
+          PER_CALL,
+        )) as [number, number, number]
+        ordersExpired.inc(expired)
+        units += back
+        if (left === 0) break
+      }
+      if (units > 0) {
+        unitsReturned.inc(units)
+        returned.set(saleId, units)
+        this.onReturned(saleId)
+      }
+    }
+    return returned
+  }
+}

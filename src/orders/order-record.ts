@@ -1,0 +1,126 @@
+/**
+ * An order as the three places hold it: the JSON in the sale's Redis orders hash, an entry of the
+ * sale's order stream, and a PostgreSQL row. Pure: no I/O.
+ */
+export type OrderStatus = 'reserved' | 'paid' | 'expired' | 'cancelled'
+
+const STATUSES: ReadonlySet<string> = new Set(['reserved', 'paid', 'expired', 'cancelled'])
+
+export interface OrderRecord {
+  readonly orderId: string
+  readonly saleId: string
+  /** '' for an anonymous buyer (/buy/ticket without a user) */
+  readonly userId: string
+  readonly quantity: number
+  readonly status: OrderStatus
+  /** '' for none */
+  readonly idempotencyKey: string
+  /** epoch ms, Redis clock */
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly paidAt: number | null
+}
+
+/** The order JSON reserve-6.lua and settleOrders-5.lua keep in the orders hash. */
+interface OrderJson {
+  userId: string
+  quantity: number
+  createdAt: number
+  expiresAt: number
+  idempotencyKey: string
+  status?: string
+  paidAt?: number | ''
+}
+
+export function orderFromJson(orderId: string, saleId: string, json: string): OrderRecord {
+  const o = JSON.parse(json) as OrderJson
+  return {
+    orderId,
+    saleId,
+    userId: o.userId,
+    quantity: o.quantity,
+    status: (o.status ?? 'reserved') as OrderStatus,
+    idempotencyKey: o.idempotencyKey,
+    createdAt: o.createdAt,
+    expiresAt: o.expiresAt,
+    paidAt: typeof o.paidAt === 'number' ? o.paidAt : null,
+  }
+}
+
+const MAX_MS = 1e15
+
+function ms(v: string | undefined): number | null {
+  if (v === undefined || !/^\d{1,16}$/.test(v)) return null
+  const n = Number(v)
+  return n <= MAX_MS ? n : null
+}
+
+/**
+ * Parse one stream entry's flat [field, value, ...] list. Returns the order, or a sentence saying
+ * what is wrong (such an entry can never be written: it goes to the dead-letter stream).
+ */
+export function orderFromEntry(saleId: string, flat: readonly string[]): OrderRecord | string {
+  const f: Record<string, string> = {}
+  for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!
+  const orderId = f.orderId
+  if (!orderId || orderId.length > 200) return 'orderId is missing or longer than 200 bytes'
+  const quantity = Number(f.quantity)
+  if (!Number.isInteger(quantity) || quantity < 1) return `quantity "${f.quantity}" is not >= 1`
+  if (f.userId === undefined || f.userId.length > 128) return 'userId is missing or too long'
+  const status = f.status ?? 'reserved'
+  if (!STATUSES.has(status)) return `status "${status}" is not an order status`
+  const createdAt = ms(f.createdAt)
+  const expiresAt = ms(f.expiresAt)
+  if (createdAt === null || expiresAt === null) return 'createdAt or expiresAt is not epoch ms'
+  const paidAt = f.paidAt ? ms(f.paidAt) : null
+  if ((status === 'paid') !== (paidAt !== null)) return 'paidAt must be set exactly when paid'
+  return {
+    orderId,
+    saleId,
+    userId: f.userId,
+    quantity,
+    status: status as OrderStatus,
+    idempotencyKey: f.idempotencyKey ?? '',
+    createdAt,
+    expiresAt,
+    paidAt,
+  }
+}
+
+/** Reserved orders may still change; the other states are final. */
+export function isFinal(s: OrderStatus): boolean {
+  return s !== 'reserved'
+}
+
+/** Live orders hold stock (I1, I3 count them). */
+export function isLive(s: OrderStatus): boolean {
+  return s === 'reserved' || s === 'paid'
+}
+
+/**
+ * One record per order id, in first-seen order, keeping the final state when a batch holds both
+ * the creation and the change of one order (one INSERT cannot touch a row twice). An order has at
+ * most one final state: Redis decides it once.
+ */
+export function collapse(orders: readonly OrderRecord[]): OrderRecord[] {
+  const byId = new Map<string, OrderRecord>()
+  for (const o of orders) {
+    const seen = byId.get(o.orderId)
+    if (!seen || (!isFinal(seen.status) && isFinal(o.status))) byId.set(o.orderId, o)
+  }
+  return [...byId.values()]
+}
+
+/** The body of GET /api/v1/orders/:id and of the pay and cancel answers (API.md). */
+export function orderView(o: OrderRecord) {
+  return {
+    orderId: o.orderId,
+    saleId: o.saleId,
+    userId: o.userId,
+    quantity: o.quantity,
+    status: o.status,
+    createdAt: new Date(o.createdAt).toISOString(),
+    expiresAt: new Date(o.expiresAt).toISOString(),
+    paidAt: o.paidAt === null ? null : new Date(o.paidAt).toISOString(),
+  }
+}

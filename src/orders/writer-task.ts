@@ -1,0 +1,24 @@
+import { workerData } from 'piscina'
+import { createPool, type PgOptions } from '../db/pg'
+import { createRedis } from '../store/redis'
+import { OrderWriter, type WriteJob, type WriteResult, type WriterOptions } from './order-writer'
+
+/**
+ * The Piscina task file of the order writer: one Redis client and one PostgreSQL pool per
+ * thread, created at module top level; one coarse task per batch of stream entries.
+ */
+export interface WriterTaskData {
+  readonly redisUrl: string
+  readonly pg: PgOptions
+  readonly writer: WriterOptions
+}
+
+const data = workerData as WriterTaskData
+const redis = createRedis(data.redisUrl, `seckill-writer-${process.pid}`)
+const connected = redis.connect().catch(() => {})
+const writer = new OrderWriter(redis, createPool(data.pg), data.writer)
+
+export async function write(job: WriteJob): Promise<WriteResult> {
+  await connected
+  return writer.step(job)
+}
