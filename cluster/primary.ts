@@ -13,6 +13,7 @@ import { ExpirySweeper } from './expiry-sweeper'
 import { WriterLoop } from './order-writer-loop'
 import { primaryRegistry } from './primary-metrics'
 import { QuotaLessor } from './quota-lessor'
+import { ReconcileJob } from './reconcile-job'
 import { SaleWatch } from './sale-watch'
 import { Supervisor } from './supervisor'
 
@@ -122,6 +123,14 @@ async function main(): Promise<void> {
     (saleId) => void watch.refresh(saleId).catch(() => {}),
   )
 
+  const reconciler = new ReconcileJob(
+    redis,
+    pg,
+    config.REDIS_PREFIX,
+    config.RECONCILE_INTERVAL_MS,
+    () => Array.from(watch.all(), (s) => s.id),
+  )
+
   const aggregator = new AggregatorRegistry()
   const onMessage = (w: Worker, raw: unknown) => {
     const msg = raw as ToPrimary
@@ -203,6 +212,7 @@ async function main(): Promise<void> {
   await watch.start()
   supervisor.start()
   sweeper.start()
+  reconciler.start()
 
   let stopping = false
   const stop = (signal: string) => {
@@ -213,7 +223,7 @@ async function main(): Promise<void> {
     supervisor
       .stop(config.SHUTDOWN_TIMEOUT_MS)
       // The workers' last orders are in the stream: the writer's running steps commit them.
-      .then(() => Promise.all([sweeper.stop(), writer.stop()]))
+      .then(() => Promise.all([sweeper.stop(), reconciler.stop(), writer.stop()]))
       .then(() => pg.end())
       .then(() => {
         redis.disconnect()

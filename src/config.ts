@@ -97,6 +97,30 @@ const schema = z.object({
 
 export type Config = Readonly<z.infer<typeof schema> & { WRITER_NAME: string }>
 
+/** The variables a command-line tool needs to reach the stores (no admin token, no port). */
+export type StoreConfig = Readonly<
+  Pick<Config, 'REDIS_URL' | 'REDIS_PREFIX' | 'DATABASE_URL' | 'PG_SCHEMA' | 'LOG_LEVEL'>
+>
+
+export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env): StoreConfig {
+  const result = schema
+    .pick({
+      REDIS_URL: true,
+      REDIS_PREFIX: true,
+      DATABASE_URL: true,
+      PG_SCHEMA: true,
+      LOG_LEVEL: true,
+    })
+    .safeParse(env)
+  if (!result.success) throw new ConfigError(describe(result.error))
+  return Object.freeze(result.data)
+}
+
+function describe(err: z.ZodError): string {
+  const lines = err.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`)
+  return `invalid configuration:\n${lines.join('\n')}`
+}
+
 export class ConfigError extends Error {
   readonly code = 'config_invalid'
 }
@@ -104,10 +128,7 @@ export class ConfigError extends Error {
 /** Parse and freeze the configuration; throws ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = schema.safeParse(env)
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${String(i.path[0])}: ${i.message}`)
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
-  }
+  if (!result.success) throw new ConfigError(describe(result.error))
   const c = result.data
   return Object.freeze({ ...c, WRITER_NAME: c.WRITER_NAME ?? `${hostname()}:${c.PORT}` })
 }

@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { loadStoreConfig, type StoreConfig } from '../config'
+import { migrate } from '../db/migrations'
+import { checkPg, createPool } from '../db/pg'
+import { die } from '../log'
+import { auditSale, type DriftReport, driftKinds, hasDrift, repairSale } from '../orders/reconcile'
+import { connectRedis } from '../store/redis'
+import { listSaleIds } from '../store/sales'
+
+/**
+ * The operator's command line: `seckill migrate`, `seckill reconcile [--sale ID] [--repair]
+ * [--json]`. Reads the same REDIS_URL, REDIS_PREFIX, DATABASE_URL and PG_SCHEMA as the server.
+ * Exit codes: 0 no drift (or all repaired), 1 drift found and left, 2 a usage or store error.
+ */
+const USAGE = `usage:
+  seckill migrate                                 apply the PostgreSQL migrations
+  seckill reconcile [--sale ID]... [--repair] [--json]
+                                                  compare Redis and PostgreSQL per sale; with
+                                                  --repair, make PostgreSQL and the counters
+                                                  agree with Redis's orders`
+
+function summary(r: DriftReport): string {
+  if (r.saleMissingInRedis) return `sale ${r.saleId}: not in Redis (Redis lost its data?); skipped`
+  const kinds = Object.entries(driftKinds(r))
+    .filter(([, n]) => n !== 0)
+    .map(([k, n]) => `${k}=${n}`)
+  return `sale ${r.saleId}: ${kinds.length ? kinds.join(' ') : 'no drift'} (in flight: ${r.inFlight})`
+}
+
+async function reconcile(config: StoreConfig, sales: string[], repair: boolean, json: boolean) {
+  const redis = await connectRedis(config.REDIS_URL, 'seckill-cli')
+  const pg = createPool({
+    url: config.DATABASE_URL,
+    schema: config.PG_SCHEMA,
+    max: 2,
+    name: 'seckill-cli',
+  })
+  try {
+    await checkPg(pg, config.DATABASE_URL)
+    const ids = sales.length > 0 ? sales : (await listSaleIds(redis, config.REDIS_PREFIX)).sort()
+    let left = 0
+    const out: unknown[] = []
+    for (const id of ids) {
+      const report = await auditSale(redis, pg, config.REDIS_PREFIX, id)
+      const drift = hasDrift(report)
+      const repaired =
+        drift && repair ? await repairSale(redis, pg, config.REDIS_PREFIX, report) : null
+      const after = repaired ? await auditSale(redis, pg, config.REDIS_PREFIX, id) : report
+      if (hasDrift(after)) left++
+      if (json) out.push({ report, repaired, after: repaired ? after : undefined })
+      else {
+        process.stdout.write(`${summary(report)}\n`)
+        if (repaired) {
+          process.stdout.write(
+            `  repaired: inserted ${repaired.inserted}, overwrote ${repaired.overwritten}, ` +
+              `deleted ${repaired.deleted}` +
+              (repaired.recount
+                ? `, sold ${repaired.recount[0]} -> ${repaired.recount[1]}, users fixed ${repaired.recount[2]}`
+                : '') +
+              `\n  after: ${summary(after)}\n`,
+          )
+        }
+      }
+    }
+    if (json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
+    return left === 0 ? 0 : 1
+  } finally {
+    redis.disconnect()
+    await pg.end()
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      sale: { type: 'string', multiple: true },
+      repair: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  })
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`)
+    return 0
+  }
+  const config = loadStoreConfig()
+  switch (positionals[0]) {
+    case 'migrate': {
+      const pg = createPool({
+        url: config.DATABASE_URL,
+        schema: config.PG_SCHEMA,
+        max: 1,
+        name: 'seckill-cli',
+      })
+      try {
+        await checkPg(pg, config.DATABASE_URL)
+        const applied = await migrate(pg, config.PG_SCHEMA)
+        process.stdout.write(
+          applied.length ? `applied migrations ${applied.join(', ')}\n` : 'schema is up to date\n',
+        )
+        return 0
+      } finally {
+        await pg.end()
+      }
+    }
+    case 'reconcile':
+      return reconcile(config, values.sale ?? [], values.repair, values.json)
+    default:
+      throw new Error(positionals[0] ? `unknown command "${positionals[0]}"\n${USAGE}` : USAGE)
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => die(err.message, 2),
+)
