@@ -80,7 +80,7 @@ export class OrderWriter {
       await this.ensureGroup(k.stream)
       ;[entries, cursor] = await this.read(k.stream, job)
     } catch (err) {
-      return this.failed(0, cursor, err)
+      return this.failed(k.stream, 0, cursor, err)
     }
     if (entries.length === 0) return this.done(k.stream, emptyResult(cursor))
     this.crash('after-read')
@@ -111,11 +111,11 @@ export class OrderWriter {
       written = await this.write(collapse(good))
       ack.push(...ids)
     } catch (err) {
-      if (!isDataError(err)) return this.failed(entries.length, cursor, err)
+      if (!isDataError(err)) return this.failed(k.stream, entries.length, cursor, err)
       // One row is bad (a constraint says no): write the others one by one, so a poison entry
       // never holds back the rest.
       const one = await this.writeOneByOne(good, ids)
-      if ('error' in one) return this.failed(entries.length, cursor, one.error)
+      if ('error' in one) return this.failed(k.stream, entries.length, cursor, one.error)
       written = one.written
       ack.push(...one.ok)
       const dead = await this.deadOrKeep(k, one.failed, job.consumer)
@@ -123,11 +123,12 @@ export class OrderWriter {
       leftPending += dead.kept
     }
     try {
-      for (const [e, why] of bad) await this.deadLetter(k, e, why, 0, job.consumer)
+      // Malformed: no delivery can ever write it.
+      for (const [e, why] of bad) await this.deadLetter(k, e, why, 1, job.consumer)
       deadLettered += bad.length
       await this.ack(k.stream, ack)
     } catch (err) {
-      return this.failed(entries.length, cursor, err)
+      return this.failed(k.stream, entries.length, cursor, err)
     }
     return this.done(k.stream, {
       read: entries.length,
@@ -232,13 +233,16 @@ export class OrderWriter {
       const deliveries = p[0]?.[3] ?? 0
       if (deliveries >= this.o.maxDeliveries) {
         await this.deadLetter(k, [id, entryFields(o)], why, deliveries, consumer)
-        await this.ack(k.stream, [id])
         dead++
       }
     }
     return { dead, kept: failed.length - dead }
   }
 
+  /**
+   * Move one entry to the dead-letter stream: XADD there, XACK and XDEL here, in one MULTI, so a
+   * crash can neither lose the entry nor leave it in both places.
+   */
   private async deadLetter(
     k: ReturnType<typeof saleKeys>,
     [id, fields]: Entry,
@@ -246,19 +250,26 @@ export class OrderWriter {
     deliveries: number,
     consumer: string,
   ): Promise<void> {
-    await this.redis.xadd(
-      k.dead,
-      '*',
-      'streamId',
-      id,
-      'error',
-      why,
-      'deliveries',
-      deliveries,
-      'consumer',
-      consumer,
-      ...(fields ?? []),
-    )
+    const r = await this.redis
+      .multi()
+      .xadd(
+        k.dead,
+        '*',
+        'streamId',
+        id,
+        'error',
+        why,
+        'deliveries',
+        deliveries,
+        'consumer',
+        consumer,
+        ...(fields ?? []),
+      )
+      .xack(k.stream, WRITER_GROUP, id)
+      .xdel(k.stream, id)
+      .exec()
+    const failure = r?.find(([err]) => err)
+    if (!r || failure) throw failure?.[0] ?? new Error('dead-letter transaction was discarded')
     log.error(
       { stream: k.stream, entry: id, deadLetter: k.dead, deliveries, err: why },
       'an order stream entry cannot be written to PostgreSQL: moved to the dead-letter stream',
@@ -294,13 +305,15 @@ export class OrderWriter {
     }
   }
 
-  private failed(read: number, cursor: string, err: unknown): Promise<WriteResult> {
-    return Promise.resolve({
+  /**
+   * A failed step still measures the backlog when Redis answers: a PostgreSQL outage is exactly
+   * when the backlog and lag gauges must grow, not freeze at their last healthy value.
+   */
+  private failed(stream: string, read: number, cursor: string, err: unknown): Promise<WriteResult> {
+    return this.done(stream, {
       ...emptyResult(cursor),
       read,
       error: (err as Error).message || String(err),
-      backlog: -1,
-      oldestMs: null,
     })
   }
 
