@@ -1,10 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import type { ChildProcess } from 'node:child_process'
 import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
-import Redis from 'ioredis'
+import { histogram, openSale, start as startAt, stop, stores } from './harness'
 
 /**
  * The core engine's numbers, measured against a bare uWS server in the same run:
@@ -21,13 +19,12 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '100' },
     workers: { type: 'string', default: '2' },
     redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+    database: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
   },
 })
 const DURATION = Number(args.duration)
 const CONNECTIONS = Number(args.connections)
 const WORKERS = Number(args.workers)
-const ROOT = join(__dirname, '..', '..')
-const TOKEN = 'bench-admin-token-0123456789'
 const PORT = 3071
 
 interface Row {
@@ -40,40 +37,8 @@ interface Row {
   note: string
 }
 
-function start(
-  script: string,
-  env: Record<string, string>,
-  readyText: string,
-): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, [join(ROOT, 'dist', script)], {
-    env: {
-      ...process.env,
-      PORT: String(PORT),
-      HOST: '127.0.0.1',
-      WORKERS: String(WORKERS),
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d
-      if (out.includes(readyText)) resolve(proc)
-    }
-    proc.stdout?.on('data', onData)
-    proc.stderr?.on('data', onData)
-    proc.once('exit', (code) => reject(new Error(`${script} exited ${code}: ${out}`)))
-  })
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return
-  proc.removeAllListeners('exit')
-  const exited = new Promise((r) => proc.once('exit', r))
-  proc.kill('SIGTERM')
-  await exited
+function start(script: string, env: Record<string, string>, readyText: string) {
+  return startAt(script, PORT, WORKERS, env, readyText)
 }
 
 async function load(path: string): Promise<autocannon.Result> {
@@ -96,37 +61,18 @@ function row(scenario: string, r: autocannon.Result, note = ''): Row {
   }
 }
 
-async function admin(method: string, path: string, body?: unknown): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${PORT}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
-}
-
 async function batchNote(): Promise<string> {
   const text = await (await fetch(`http://127.0.0.1:${PORT}/metrics`)).text()
-  const count = Number(/seckill_batch_size_count (\d+)/.exec(text)?.[1] ?? 0)
-  const sum = Number(/seckill_batch_size_sum (\d+)/.exec(text)?.[1] ?? 0)
-  const buckets = [...text.matchAll(/seckill_batch_size_bucket\{le="([^"]+)"\} (\d+)/g)].map(
-    ([, le, n]) => [le, Number(n)] as const,
-  )
-  // The smallest bucket holding half the batches: a median batch size bound.
-  const median = buckets.find(([, n]) => n >= count / 2)?.[0] ?? '?'
-  return `${count} batches, mean ${(sum / Math.max(1, count)).toFixed(1)} attempts, median <= ${median}`
+  const h = histogram(text, 'seckill_batch_size')
+  return `${h.count} batches, mean ${h.mean.toFixed(1)} attempts, median <= ${h.median}`
 }
 
 async function seckill(
-  redisPrefix: string,
+  storeEnv: Record<string, string>,
   env: Record<string, string>,
   scenario: (p: ChildProcess) => Promise<Row>,
 ): Promise<Row> {
-  const proc = await start(
-    'cluster/primary.js',
-    { REDIS_URL: args.redis!, REDIS_PREFIX: redisPrefix, SECKILL_ADMIN_TOKEN: TOKEN, ...env },
-    'seckill is serving',
-  )
+  const proc = await start('cluster/primary.js', { ...storeEnv, ...env }, 'seckill is serving')
   try {
     return await scenario(proc)
   } finally {
@@ -136,9 +82,9 @@ async function seckill(
 
 async function main(): Promise<void> {
   const step = (s: string) => process.stderr.write(`bench: ${s}\n`)
-  const redis = new Redis(args.redis!)
-  const prefix = `bench:${randomBytes(4).toString('hex')}:`
   const rows: Row[] = []
+  // One prefix and schema per server run: each starts from an empty sale list.
+  const runs = [1, 2, 3].map(() => stores(args.redis!, args.database!))
   try {
     step('baseline')
     const bare = await start('bench/bare-uws.js', {}, 'bare uWS serving')
@@ -147,33 +93,25 @@ async function main(): Promise<void> {
     step('refuse')
 
     rows.push(
-      await seckill(`${prefix}r:`, {}, async () => {
-        await admin('POST', '/api/v1/sales', { id: 'gone', name: 'gone', stock: 1 })
-        await admin('POST', '/api/v1/sales/gone/start')
+      await seckill(runs[0]!.env(), {}, async () => {
+        await openSale(PORT, 'gone', 1)
         await fetch(`http://127.0.0.1:${PORT}/buy/ticket`)
         await new Promise((r) => setTimeout(r, 300))
         return row('refuse (sold out)', await load('/buy/ticket'))
       }),
     )
-    for (const mode of ['piscina', 'inline'] as const) {
+    for (const [i, mode] of (['piscina', 'inline'] as const).entries()) {
       step(`sell ${mode}`)
       rows.push(
-        await seckill(`${prefix}${mode}:`, { RESERVE_MODE: mode }, async () => {
-          await admin('POST', '/api/v1/sales', { id: 'big', name: 'big', stock: 1e9 })
-          await admin('POST', '/api/v1/sales/big/start')
+        await seckill(runs[i + 1]!.env(), { RESERVE_MODE: mode }, async () => {
+          await openSale(PORT, 'big', 1e9)
           const r = await load('/buy/ticket')
           return row(`sell (${mode})`, r, await batchNote())
         }),
       )
     }
   } finally {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-      if (keys.length) await redis.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-    redis.disconnect()
+    for (const r of runs) await r.cleanup()
   }
 
   const base = rows[0]!.reqPerSec
