@@ -79,3 +79,26 @@ t.test(
     t.equal((await srv.state('last')).orders, 1)
   },
 )
+
+t.test(
+  'the server refuses to start when PostgreSQL is unreachable, and says how to fix it',
+  async (t) => {
+    // A free port: nothing listens there, so the connection is refused at once.
+    const port = await freePort()
+    const { code, out } = await runToExit({
+      DATABASE_URL: `postgres://seckill:hunter2secret@127.0.0.1:${port}/shop`,
+    })
+    t.not(code, 0, 'non-zero exit')
+    t.not(code, null, 'it exited by itself, not by the 15 s kill')
+    t.match(
+      out,
+      new RegExp(
+        `PostgreSQL is not reachable at postgres://seckill:\\*\\*\\*@127\\.0\\.0\\.1:${port}/shop`,
+      ),
+      'names PostgreSQL and where it looked',
+    )
+    t.match(out, /Start it or set DATABASE_URL/, 'says what to do')
+    t.notMatch(out, /hunter2secret/, 'never prints the password')
+    t.notMatch(out, /seckill is serving/, 'never served')
+  },
+)
