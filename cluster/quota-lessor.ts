@@ -100,10 +100,15 @@ export class QuotaLessor {
       return { units, soldOut: false }
     }
     if (parked === 0) return { units: 0, soldOut: false }
+    // Ask the worker holding the most unused quota for half of it. A worker holding none but
+    // last seen with attempts in flight is asked too, for 0 units: it reports only when it needs
+    // quota, so those attempts may have been answered long ago and the pool only looks empty
+    // (buyers would wait out PARK_TIMEOUT_MS while Redis has units). Its answer refreshes its
+    // report, and the waiting worker's next request (its retry tick) sees what is really left.
     let richest: WorkerId | null = null
-    let most = 0
+    let most = -1
     for (const [id, r] of reports) {
-      if (id !== w && r.have > most) {
+      if (id !== w && r.have + r.inflight > 0 && r.have > most) {
         richest = id
         most = r.have
       }

@@ -52,7 +52,7 @@ export function orderRoutes(ctx: OrderContext) {
       if (saleId === null) return writeError(res, 'not_found', `no order ${orderId}`)
       const tres = track(res)
       settleOrder(ctx.redis, ctx.pg, prefix, saleId, orderId, action)
-        .then((out) => {
+        .then(async (out) => {
           if (out.code === 'not_found') return laterError(tres, 'not_found', `no order ${orderId}`)
           if (out.code === 'unknown_to_redis') {
             return laterError(
@@ -63,8 +63,11 @@ export function orderRoutes(ctx: OrderContext) {
             )
           }
           // Units came back on sale (a cancel, or the deadline passed first): sell them again.
-          if (out.code === 'done' && action === 'cancel') void ctx.changed(saleId)
-          if (out.code === 'expired') void ctx.changed(saleId)
+          // Answer once every worker of this node has cleared its sold-out flag, so a buy sent
+          // right after the answer is not refused sold_out by a worker that has not heard yet.
+          if ((out.code === 'done' && action === 'cancel') || out.code === 'expired') {
+            await ctx.changed(saleId)
+          }
           if (out.code === 'done' || out.code === 'already') {
             const body = JSON.stringify(orderView(out.order))
             return later(tres, (r) => writeJson(r, '200 OK', body))

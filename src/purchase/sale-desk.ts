@@ -115,6 +115,10 @@ export class SaleDesk {
   release(units: number): number {
     const given = Math.min(units, this.quota)
     this.quota -= given
+    // Given away for another worker's waiting buyers: ask again only for buyers of our own, on
+    // the retry tick (as after an empty grant). Asking back at once, low on quota, would pull the
+    // same units to and fro between the two workers while the waiting buyer times out.
+    if (given > 0) this.starved = true
     return given
   }
 

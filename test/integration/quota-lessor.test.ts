@@ -105,11 +105,33 @@ t.test('an empty pool and no waiting buyers: no units and no release asked', asy
   t.strictSame(await lessor.need(2, 's1', 0, 0, 0), { units: 0, soldOut: false })
 })
 
-t.test('no release is asked when no other worker holds unused quota', async (t) => {
+t.test(
+  'a worker last seen with attempts in flight is asked to release 0 units, so it reports afresh',
+  async (t) => {
+    const { lessor, saleKey } = await setup(t, { stock: 10, chunk: 100, live: 1 })
+    t.strictSame(await lessor.need(1, 's1', 0, 0, 0), { units: 10, soldOut: false })
+    lessor.report(1, 's1', 0, 10)
+    t.strictSame(await lessor.need(2, 's1', 0, 0, 5), {
+      units: 0,
+      soldOut: false,
+      release: { worker: 1, units: 0 },
+    })
+    // 9 of the 10 sold and one was refused (a limit): worker 1's answer says nothing is in flight
+    await redis.hset(saleKey, 'sold', 9)
+    lessor.report(1, 's1', 0, 0)
+    t.strictSame(
+      await lessor.need(2, 's1', 0, 0, 5),
+      { units: 1, soldOut: false },
+      'the waiting buyers get the unit left',
+    )
+  },
+)
+
+t.test('no release is asked when no other worker holds quota or attempts in flight', async (t) => {
   const { lessor } = await setup(t, { stock: 10, chunk: 100, live: 1 })
-  t.strictSame(await lessor.need(1, 's1', 0, 0, 0), { units: 10, soldOut: false })
-  lessor.report(1, 's1', 0, 10)
-  t.strictSame(await lessor.need(2, 's1', 0, 0, 5), { units: 0, soldOut: false })
+  lessor.report(1, 's1', 0, 0)
+  // worker 2 has all 10 in flight itself and more buyers waiting
+  t.strictSame(await lessor.need(2, 's1', 0, 10, 5), { units: 0, soldOut: false })
 })
 
 t.test('forgetting a dead worker returns its holdings to the pool', async (t) => {

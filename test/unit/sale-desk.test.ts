@@ -351,6 +351,36 @@ t.test('release gives back at most the quota the desk holds', async (t) => {
   t.equal(h.desk.quota, 0)
 })
 
+t.test(
+  'a desk that gave quota away asks for more only for buyers of its own, on the retry tick',
+  async (t) => {
+    const h = harness()
+    h.desk.grant(1, false)
+    const asked = h.needs.length
+    t.equal(h.desk.release(1), 1)
+    h.desk.retryNeed()
+    t.equal(h.needs.length, asked, 'idle with no quota: it does not pull the unit back')
+    h.desk.admit(attempt('a1'))
+    t.equal(h.needs.length, asked, 'a buyer waits: admit does not ask at once')
+    h.desk.retryNeed()
+    t.strictSame(h.needs.at(-1), ['s', 0, 0, 1], 'the tick asks, for the buyer who waits')
+  },
+)
+
+t.test('a release of nothing changes nothing: the desk keeps asking as before', async (t) => {
+  const h = harness()
+  h.desk.grant(2, false)
+  h.desk.admit(attempt('a1'))
+  h.desk.admit(attempt('a2'))
+  const asked = h.needs.length
+  t.equal(h.desk.release(1), 0)
+  h.desk.onReply(attempt('a1'), [-2, 50])
+  t.equal(h.needs.length, asked, 'the answer itself does not ask')
+  h.setNow(T0 + 1000)
+  h.desk.retryNeed()
+  t.ok(h.needs.length > asked, 'low on quota after buyers came, it asks on the tick')
+})
+
 t.test('release never touches the units in flight', async (t) => {
   const h = harness()
   h.desk.grant(5, false)
