@@ -53,6 +53,12 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
 }
 
+/** Orders of the benchmark's sale in PostgreSQL. */
+async function written(st: ReturnType<typeof stores>): Promise<number> {
+  const r = await st.pg.query("SELECT count(*)::int AS n FROM orders WHERE sale_id = 'flow'")
+  return r.rows[0].n as number
+}
+
 /** PostgreSQL's ceiling for the writer's statement: `rows` orders in batches, back to back. */
 async function baseline(st: ReturnType<typeof stores>, rows: number): Promise<number> {
   await migrate(st.pg, st.schema)
@@ -108,14 +114,14 @@ async function main(): Promise<void> {
       const t0 = Date.now()
       const sample = async () => {
         const [r, len, first, time] = await Promise.all([
-          st.pg.query("SELECT count(*)::int AS n FROM orders WHERE sale_id = 'flow'"),
+          written(st),
           st.redis.xlen(k.stream),
           st.redis.xrange(k.stream, '-', '+', 'COUNT', 1),
           st.redis.time(),
         ])
         const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000)
         const oldest = first[0] ? Number(first[0][0].split('-')[0]) : nowMs
-        samples.push({ t: Date.now() - t0, inPg: r.rows[0].n, backlog: len, lagMs: nowMs - oldest })
+        samples.push({ t: Date.now() - t0, inPg: r, backlog: len, lagMs: nowMs - oldest })
       }
       let sampling = true
       const sampler = (async () => {
@@ -178,9 +184,7 @@ async function main(): Promise<void> {
     }
 
     step(`drain: ${BACKLOG} entries in the stream while the server is down, then a start`)
-    const before = Number(
-      (await st.pg.query("SELECT count(*)::int AS n FROM orders WHERE sale_id = 'flow'")).rows[0].n,
-    )
+    const before = await written(st)
     const now = Date.now()
     for (let done = 0; done < BACKLOG; done += 1000) {
       const pipe = st.redis.pipeline()
@@ -219,14 +223,15 @@ async function main(): Promise<void> {
     try {
       const deadline = Date.now() + 300_000
       let n = before
+      // The clock starts at the first written row: the server's start is not the writer's time.
+      let first = 0
       while (n < before + BACKLOG && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50))
-        n = Number(
-          (await st.pg.query("SELECT count(*)::int AS n FROM orders WHERE sale_id = 'flow'"))
-            .rows[0].n,
-        )
+        await new Promise((r) => setTimeout(r, 20))
+        n = await written(st)
+        if (first === 0 && n > before) first = Date.now()
       }
-      const seconds = (Date.now() - t1) / 1000
+      result.startToFirstRowMs = first - t1
+      const seconds = (Date.now() - first) / 1000
       result.drainEntries = n - before
       result.drainSeconds = Number(seconds.toFixed(2))
       result.drainPerS = Math.round((n - before) / seconds)

@@ -1,6 +1,6 @@
-import { log } from '../src/log'
 import { saleKeys } from '../src/store/keys'
 import type { ScriptedRedis } from '../src/store/scripts'
+import { Periodic } from './periodic'
 import { ordersExpired, unitsReturned } from './primary-metrics'
 
 /**
@@ -12,32 +12,24 @@ import { ordersExpired, unitsReturned } from './primary-metrics'
 const PER_CALL = 500
 
 export class ExpirySweeper {
-  private timer: NodeJS.Timeout | null = null
-  private running: Promise<void> | null = null
+  private readonly periodic: Periodic
 
   constructor(
     private readonly redis: ScriptedRedis,
     private readonly prefix: string,
-    private readonly everyMs: number,
+    everyMs: number,
     private readonly saleIds: () => Iterable<string>,
     private readonly onReturned: (saleId: string) => void,
-  ) {}
-
-  start(): void {
-    this.timer = setInterval(() => {
-      if (this.running) return
-      this.running = this.sweep()
-        .then(() => {})
-        .catch((err: Error) => log.warn({ err: err.message }, 'the expiry sweep failed; retrying'))
-        .finally(() => {
-          this.running = null
-        })
-    }, this.everyMs)
+  ) {
+    this.periodic = new Periodic(everyMs, 'the expiry sweep', () => this.sweep())
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
-    await this.running
+  start(): void {
+    this.periodic.start()
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop()
   }
 
   /** One pass over every sale; returns the units returned, per sale. */

@@ -1,7 +1,12 @@
 import { join } from 'node:path'
 import Piscina from 'piscina'
 import { log } from '../src/log'
-import type { ReadFrom, WriteJob, WriteResult } from '../src/orders/order-writer'
+import {
+  emptyResult,
+  type ReadFrom,
+  type WriteJob,
+  type WriteResult,
+} from '../src/orders/order-writer'
 import type { WriterTaskData } from '../src/orders/writer-task'
 import {
   deadLetters,
@@ -99,7 +104,7 @@ export class WriterLoop {
     try {
       r = (await this.pool.run(job, { name: 'write' })) as WriteResult
     } catch (err) {
-      r = { ...FAILED, error: (err as Error).message }
+      r = { ...emptyResult('0-0'), backlog: -1, oldestMs: null, error: (err as Error).message }
     }
     this.schedule(s, this.after(s, from, r, now))
   }
@@ -143,17 +148,4 @@ export class WriterLoop {
     if (from === 'pending' && r.read === 0) s.mode = 'new'
     return r.more || (from === 'pending' && r.read > 0) ? 0 : this.o.idleMs
   }
-}
-
-const FAILED: WriteResult = {
-  read: 0,
-  written: 0,
-  acked: 0,
-  deadLettered: 0,
-  leftPending: 0,
-  more: false,
-  cursor: '0-0',
-  error: null,
-  backlog: -1,
-  oldestMs: null,
 }

@@ -2,6 +2,7 @@ import type { Pool } from 'pg'
 import { log } from '../src/log'
 import { auditSale, driftKinds, hasDrift } from '../src/orders/reconcile'
 import type { ScriptedRedis } from '../src/store/scripts'
+import { Periodic } from './periodic'
 import { drift } from './primary-metrics'
 
 /**
@@ -10,32 +11,24 @@ import { drift } from './primary-metrics'
  * that is a decision for a person (`seckill reconcile --repair`).
  */
 export class ReconcileJob {
-  private timer: NodeJS.Timeout | null = null
-  private running: Promise<void> | null = null
+  private readonly periodic: Periodic
 
   constructor(
     private readonly redis: ScriptedRedis,
     private readonly pg: Pool,
     private readonly prefix: string,
-    private readonly everyMs: number,
+    everyMs: number,
     private readonly saleIds: () => Iterable<string>,
-  ) {}
-
-  start(): void {
-    if (this.everyMs === 0) return
-    this.timer = setInterval(() => {
-      if (this.running) return
-      this.running = this.runOnce()
-        .catch((err: Error) => log.warn({ err: err.message }, 'reconciliation failed; will retry'))
-        .finally(() => {
-          this.running = null
-        })
-    }, this.everyMs)
+  ) {
+    this.periodic = new Periodic(everyMs, 'reconciliation', () => this.runOnce())
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
-    await this.running
+  start(): void {
+    this.periodic.start()
+  }
+
+  stop(): Promise<void> {
+    return this.periodic.stop()
   }
 
   async runOnce(): Promise<void> {

@@ -20,6 +20,15 @@ const USAGE = `usage:
                                                   --repair, make PostgreSQL and the counters
                                                   agree with Redis's orders`
 
+function openPg(config: StoreConfig) {
+  return createPool({
+    url: config.DATABASE_URL,
+    schema: config.PG_SCHEMA,
+    max: 2,
+    name: 'seckill-cli',
+  })
+}
+
 function summary(r: DriftReport): string {
   if (r.saleMissingInRedis) return `sale ${r.saleId}: not in Redis (Redis lost its data?); skipped`
   const kinds = Object.entries(driftKinds(r))
@@ -30,12 +39,7 @@ function summary(r: DriftReport): string {
 
 async function reconcile(config: StoreConfig, sales: string[], repair: boolean, json: boolean) {
   const redis = await connectRedis(config.REDIS_URL, 'seckill-cli')
-  const pg = createPool({
-    url: config.DATABASE_URL,
-    schema: config.PG_SCHEMA,
-    max: 2,
-    name: 'seckill-cli',
-  })
+  const pg = openPg(config)
   try {
     await checkPg(pg, config.DATABASE_URL)
     const ids = sales.length > 0 ? sales : (await listSaleIds(redis, config.REDIS_PREFIX)).sort()
@@ -89,12 +93,7 @@ async function main(argv: string[]): Promise<number> {
   const config = loadStoreConfig()
   switch (positionals[0]) {
     case 'migrate': {
-      const pg = createPool({
-        url: config.DATABASE_URL,
-        schema: config.PG_SCHEMA,
-        max: 1,
-        name: 'seckill-cli',
-      })
+      const pg = openPg(config)
       try {
         await checkPg(pg, config.DATABASE_URL)
         const applied = await migrate(pg, config.PG_SCHEMA)

@@ -322,7 +322,8 @@ export class OrderWriter {
   }
 }
 
-function emptyResult(cursor: string): Omit<WriteResult, 'backlog' | 'oldestMs'> {
+/** A step that read nothing (also the base of a failed one). */
+export function emptyResult(cursor: string): Omit<WriteResult, 'backlog' | 'oldestMs'> {
   return {
     read: 0,
     written: 0,
