@@ -115,11 +115,12 @@ async function main(): Promise<void> {
     () => supervisor.live().length,
   )
 
+  const saleIds = () => Array.from(watch.all(), (s) => s.id)
   const sweeper = new ExpirySweeper(
     redis,
     config.REDIS_PREFIX,
     config.SWEEP_MS,
-    () => Array.from(watch.all(), (s) => s.id),
+    saleIds,
     (saleId) => void watch.refresh(saleId).catch(() => {}),
   )
 
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
     pg,
     config.REDIS_PREFIX,
     config.RECONCILE_INTERVAL_MS,
-    () => Array.from(watch.all(), (s) => s.id),
+    saleIds,
   )
 
   const aggregator = new AggregatorRegistry()

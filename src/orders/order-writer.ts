@@ -35,7 +35,6 @@ export interface WriteResult {
   readonly read: number
   /** rows inserted or moved to a final state (0 for entries PostgreSQL already held) */
   readonly written: number
-  readonly acked: number
   readonly deadLettered: number
   /** entries left pending after a data error, to be retried from 'pending' */
   readonly leftPending: number
@@ -86,7 +85,8 @@ export class OrderWriter {
     this.crash('after-read')
 
     const good: OrderRecord[] = []
-    const ids: string[] = []
+    /** the entry each of `good` came from, at the same index */
+    const from: Entry[] = []
     const bad: [Entry, string][] = []
     const gone: string[] = []
     for (const e of entries) {
@@ -99,7 +99,7 @@ export class OrderWriter {
       if (typeof parsed === 'string') bad.push([e, parsed])
       else {
         good.push(parsed)
-        ids.push(e[0])
+        from.push(e)
       }
     }
 
@@ -109,12 +109,12 @@ export class OrderWriter {
     const ack: string[] = [...gone]
     try {
       written = await this.write(collapse(good))
-      ack.push(...ids)
+      ack.push(...from.map((e) => e[0]))
     } catch (err) {
       if (!isDataError(err)) return this.failed(k.stream, entries.length, cursor, err)
       // One row is bad (a constraint says no): write the others one by one, so a poison entry
       // never holds back the rest.
-      const one = await this.writeOneByOne(good, ids)
+      const one = await this.writeOneByOne(good, from)
       if ('error' in one) return this.failed(k.stream, entries.length, cursor, one.error)
       written = one.written
       ack.push(...one.ok)
@@ -133,7 +133,6 @@ export class OrderWriter {
     return this.done(k.stream, {
       read: entries.length,
       written,
-      acked: ack.length,
       deadLettered,
       leftPending,
       more: job.from === 'claim' ? cursor !== '0-0' : entries.length === this.o.batch,
@@ -196,21 +195,20 @@ export class OrderWriter {
 
   private async writeOneByOne(
     good: OrderRecord[],
-    ids: string[],
+    from: Entry[],
   ): Promise<
-    | { written: number; ok: string[]; failed: [id: string, o: OrderRecord, why: string][] }
-    | { error: unknown }
+    { written: number; ok: string[]; failed: [Entry, why: string][] } | { error: unknown }
   > {
     let written = 0
     const ok: string[] = []
-    const failed: [string, OrderRecord, string][] = []
+    const failed: [Entry, string][] = []
     for (const [i, o] of good.entries()) {
       try {
         written += await upsertOrders(this.pg, [o])
-        ok.push(ids[i]!)
+        ok.push(from[i]![0])
       } catch (err) {
         if (!isDataError(err)) return { error: err }
-        failed.push([ids[i]!, o, (err as Error).message])
+        failed.push([from[i]!, (err as Error).message])
       }
     }
     return { written, ok, failed }
@@ -219,11 +217,12 @@ export class OrderWriter {
   /** An entry that failed maxDeliveries times goes to the dead-letter stream; others wait. */
   private async deadOrKeep(
     k: ReturnType<typeof saleKeys>,
-    failed: [string, OrderRecord, string][],
+    failed: [Entry, string][],
     consumer: string,
   ): Promise<{ dead: number; kept: number }> {
     let dead = 0
-    for (const [id, o, why] of failed) {
+    for (const [entry, why] of failed) {
+      const id = entry[0]
       const p = (await this.redis.xpending(k.stream, WRITER_GROUP, id, id, 1)) as [
         string,
         string,
@@ -232,7 +231,8 @@ export class OrderWriter {
       ][]
       const deliveries = p[0]?.[3] ?? 0
       if (deliveries >= this.o.maxDeliveries) {
-        await this.deadLetter(k, [id, entryFields(o)], why, deliveries, consumer)
+        // The entry as it stood in the stream, field for field.
+        await this.deadLetter(k, entry, why, deliveries, consumer)
         dead++
       }
     }
@@ -327,33 +327,10 @@ export function emptyResult(cursor: string): Omit<WriteResult, 'backlog' | 'olde
   return {
     read: 0,
     written: 0,
-    acked: 0,
     deadLettered: 0,
     leftPending: 0,
     more: false,
     cursor,
     error: null,
   }
-}
-
-/** The stream fields of an order, as reserve-6.lua and settleOrders-5.lua write them. */
-function entryFields(o: OrderRecord): string[] {
-  return [
-    'orderId',
-    o.orderId,
-    'userId',
-    o.userId,
-    'quantity',
-    String(o.quantity),
-    'createdAt',
-    String(o.createdAt),
-    'expiresAt',
-    String(o.expiresAt),
-    'idempotencyKey',
-    o.idempotencyKey,
-    'status',
-    o.status,
-    'paidAt',
-    o.paidAt === null ? '' : String(o.paidAt),
-  ]
 }
