@@ -1,0 +1,192 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, platform, release, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { type Check, type ServerRole, sanity } from './checks'
+import { openSale, start, stop, stores } from './harness'
+import { runAutocannon } from './load/autocannon'
+import type { LoadResult, LoadSpec } from './load/load-spec'
+import { runOpenLoop } from './load/open-loop'
+import { runWrk, wrkInstalled } from './load/wrk'
+import { type BenchOptions, readOptions, USAGE } from './options'
+import { renderHtml } from './report/html'
+import {
+  markdownTable,
+  type RoleCheck,
+  type RunReport,
+  type ScenarioReport,
+  tableRows,
+} from './report/run-report'
+import { type Plan, plan, SALE_ID } from './scenarios'
+import { verify } from './verify'
+
+/**
+ * The benchmark suite: each scenario against a bare uWS baseline, seckill (started here with its
+ * own Redis prefix and PostgreSQL schema) and optionally a `--target` such as the Go reference
+ * server, with the same load; a side-by-side table, a JSON file and an HTML report per run.
+ *
+ *   npm run bench -- [--scenario seed,storm] [--quick] [--tool wrk] [--target http://host:port]
+ */
+const step = (s: string) => process.stderr.write(`bench: ${s}\n`)
+
+function generator(
+  o: BenchOptions,
+  wrk: boolean,
+  p: Plan,
+): (spec: LoadSpec) => Promise<LoadResult> {
+  if (p.openLoop) return runOpenLoop
+  return wrk ? (spec) => runWrk(spec, o.threads) : runAutocannon
+}
+
+async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<ScenarioReport> {
+  const load = generator(o, wrk, p)
+  const origin = `http://127.0.0.1:${o.port}`
+  const results: Partial<Record<ServerRole, LoadResult>> = {}
+  const checks: RoleCheck[] = []
+  const record = (role: ServerRole, cs: Check[]) => checks.push(...cs.map((c) => ({ ...c, role })))
+  let verification = null
+
+  if (o.baseline) {
+    step(`${p.name}: baseline (bare uWS, ${o.workers} processes)`)
+    const bare = await start(
+      'bench/bare-uws.js',
+      o.port,
+      o.workers,
+      { BARE_BODY: p.baselineBody },
+      'bare uWS serving',
+    )
+    try {
+      results.baseline = await load({ ...p.load, origin, label: `${p.name} baseline` })
+    } finally {
+      await stop(bare)
+    }
+    record('baseline', sanity(p, results.baseline, 'baseline'))
+  }
+
+  step(`${p.name}: seckill (${o.workers} workers)`)
+  const st = stores(o.redis, o.database)
+  try {
+    const server = await start(
+      'cluster/primary.js',
+      o.port,
+      o.workers,
+      st.env(),
+      'seckill is serving',
+    )
+    try {
+      await openSale(o.port, SALE_ID, p.stock)
+      for (let i = 0; i < p.presold; i++) {
+        const res = await fetch(`${origin}/buy/ticket`)
+        if (!(await res.text()).includes('"code":1,'))
+          throw new Error('could not buy the presold unit')
+      }
+      const startedAt = Date.now()
+      results.seckill = await load({ ...p.load, origin, label: `${p.name} seckill` })
+      record('seckill', sanity(p, results.seckill, 'seckill'))
+      verification = await verify(p, results.seckill, o.port, st, startedAt)
+      record('seckill', verification.checks)
+    } finally {
+      await stop(server)
+    }
+  } finally {
+    await st.cleanup()
+  }
+
+  if (o.target) {
+    step(`${p.name}: target ${o.target}`)
+    results.target = await load({ ...p.load, origin: o.target, label: `${p.name} target` })
+    record('target', sanity(p, results.target, 'target'))
+  }
+  return { name: p.name, title: p.title, load: p.load, results, verification, checks }
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2)
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE)
+    return 0
+  }
+  let o: BenchOptions
+  try {
+    o = readOptions(argv)
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`)
+    return 2
+  }
+  const wrk = o.tool === 'wrk' || (o.tool === 'auto' && wrkInstalled())
+  if (o.tool === 'wrk' && !wrkInstalled()) {
+    process.stderr.write('bench: --tool wrk, but wrk is not installed (apt-get install wrk)\n')
+    return 2
+  }
+  let names = o.scenarios
+  if (!wrk && names.includes('close')) {
+    const why = 'close needs wrk: autocannon 8 drops the response it reconnects after'
+    if (o.named) {
+      process.stderr.write(`bench: ${why} (apt-get install wrk, or leave close out)\n`)
+      return 2
+    }
+    step(`skipping ${why}`)
+    names = names.filter((n) => n !== 'close')
+  }
+  if (o.target) {
+    // Fail before minutes of load if the target is not there.
+    const down = await fetch(o.target).then(
+      () => null,
+      (err: Error) => String(err.cause ?? err),
+    )
+    if (down) {
+      process.stderr.write(`bench: --target ${o.target} does not answer: ${down}\n`)
+      return 2
+    }
+  }
+  const startedAt = new Date()
+  const scenarios: ScenarioReport[] = []
+  for (const name of names) scenarios.push(await runScenario(o, wrk, plan(name, o)))
+
+  const report: RunReport = {
+    startedAt: startedAt.toISOString(),
+    machine: {
+      cores: availableParallelism(),
+      cpu: cpus()[0]?.model.trim() ?? 'unknown',
+      memGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      os: `${platform()} ${release()}`,
+    },
+    workers: o.workers,
+    env: o.env,
+    target: o.target,
+    scenarios,
+    ok: scenarios.every((s) => s.checks.every((c) => c.ok)),
+  }
+  mkdirSync(o.out, { recursive: true })
+  const stamp = report.startedAt.replace(/[:.]/g, '-')
+  const json = join(o.out, `bench-${stamp}.json`)
+  const html = join(o.out, `bench-${stamp}.html`)
+  writeFileSync(json, `${JSON.stringify(report, null, 2)}\n`)
+  writeFileSync(html, renderHtml(report))
+
+  console.log(
+    `\nseckill benchmark: ${report.machine.cores} cores, ${o.workers} workers; load generator on the same cores\n`,
+  )
+  console.table(tableRows(report))
+  for (const s of scenarios) {
+    const failed = s.checks.filter((c) => !c.ok)
+    for (const c of failed) console.log(`FAILED ${s.name} ${c.role}: ${c.what}: ${c.detail}`)
+    const v = s.verification
+    if (v && s.load.amount !== undefined) {
+      console.log(
+        `${s.name}: ${v.sold} units sold, ${v.ordersInPg} orders in PostgreSQL; last sale ${v.lastSaleMs ?? '-'} ms ` +
+          `and last order in PostgreSQL ${v.lastOrderInPgMs ?? '-'} ms after the load started`,
+      )
+    }
+  }
+  console.log(`\n${markdownTable(report)}\n\nresults: ${json}\nreport:  ${html}`)
+  return report.ok ? 0 : 1
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err)
+    process.exit(1)
+  },
+)

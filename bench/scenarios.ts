@@ -1,0 +1,136 @@
+import type { LoadSpec } from './load/load-spec'
+import { USER_PLACEHOLDER } from './load/load-spec'
+
+/**
+ * The scenarios of the benchmark suite. Every one loads `/buy/ticket`, the route the Go reference
+ * server also has, so the same requests go to the baseline, to seckill and to a `--target`.
+ */
+export const SCENARIOS = ['seed', 'refuse', 'sell', 'close', 'latency', 'storm'] as const
+export type ScenarioName = (typeof SCENARIOS)[number]
+
+export const SALE_ID = 'bench'
+const WIN_BODY = `{"code":1,"msg":"抢票成功","data":{"orderId":"${SALE_ID}.AAAAAAAAAAAAAAAA"}}`
+const REFUSED_BODY = '{"code":-1,"msg":"已售罄"}'
+
+/** What a run is asked for on the command line (already validated). */
+export interface Knobs {
+  readonly quick: boolean
+  readonly connections: number | null
+  readonly duration: number | null
+  readonly rate: number | null
+  readonly requests: number | null
+  readonly stock: number | null
+}
+
+export interface Plan {
+  readonly name: ScenarioName
+  /** one line: what is measured, in the report */
+  readonly title: string
+  /** the load, without the server's origin */
+  readonly load: Omit<LoadSpec, 'origin' | 'label'>
+  /** a fixed-rate run (latency) rather than a closed loop */
+  readonly openLoop: boolean
+  /** what the bare baseline answers: seckill's most frequent answer in this scenario */
+  readonly baselineBody: string
+  /** the sale's stock on seckill */
+  readonly stock: number
+  /** units bought before the load starts (a sold-out sale for the refusal scenarios) */
+  readonly presold: number
+}
+
+/** The scenario's plan for these knobs: full size by hand, `quick` for CI. */
+export function plan(name: ScenarioName, k: Knobs): Plan {
+  const duration = k.duration ?? (k.quick ? 2 : 10)
+  const connections = k.connections ?? 100
+  switch (name) {
+    case 'seed': {
+      // The article's experiment, `ab -n 10000 -c 100`: the same count on keep-alive HTTP/1.1.
+      // 150 units, the reference server's local stock per node, so most answers are refusals.
+      const amount = k.requests ?? 10_000
+      const stock = k.stock ?? 150
+      return {
+        name,
+        title: `the article's experiment: ${amount} requests, ${connections} connections, ${stock} units`,
+        load: { method: 'GET', path: '/buy/ticket', connections, amount },
+        openLoop: false,
+        baselineBody: REFUSED_BODY,
+        stock,
+        presold: 0,
+      }
+    }
+    case 'refuse':
+      return {
+        name,
+        title: 'keep-alive load on a sold-out sale (the common case of a rush)',
+        load: { method: 'GET', path: '/buy/ticket', connections, duration },
+        openLoop: false,
+        baselineBody: REFUSED_BODY,
+        stock: 1,
+        presold: 1,
+      }
+    case 'sell':
+      return {
+        name,
+        title: 'every request a winner: anonymous buyers, stock larger than the run',
+        load: { method: 'GET', path: '/buy/ticket', connections, duration },
+        openLoop: false,
+        baselineBody: WIN_BODY,
+        stock: k.stock ?? 1_000_000_000,
+        presold: 0,
+      }
+    case 'close':
+      // `ab` without -k: one request per connection. Connection: close is its HTTP/1.1 form.
+      return {
+        name,
+        title: 'one request per connection (Connection: close) on a sold-out sale',
+        load: {
+          method: 'GET',
+          path: '/buy/ticket',
+          connections: k.connections ?? 50,
+          duration,
+          close: true,
+        },
+        openLoop: false,
+        baselineBody: REFUSED_BODY,
+        stock: 1,
+        presold: 1,
+      }
+    case 'latency':
+      // A rate both servers sustain on 2 cores with the generator beside them: latency is
+      // meaningful only below saturation.
+      return {
+        name,
+        title: 'fixed rate, every request a winner; latency from the intended send time',
+        load: {
+          method: 'GET',
+          path: '/buy/ticket',
+          connections: k.connections ?? 50,
+          duration,
+          rate: k.rate ?? (k.quick ? 1_000 : 5_000),
+        },
+        openLoop: true,
+        baselineBody: WIN_BODY,
+        stock: k.stock ?? 1_000_000_000,
+        presold: 0,
+      }
+    case 'storm': {
+      const amount = k.requests ?? (k.quick ? 20_000 : 1_000_000)
+      const stock = k.stock ?? (k.quick ? 1_000 : 10_000)
+      return {
+        name,
+        title: `${amount} purchase requests from ${amount} distinct users for ${stock} units`,
+        load: {
+          method: 'GET',
+          path: `/buy/ticket?user=u${USER_PLACEHOLDER}`,
+          distinctUsers: true,
+          connections,
+          amount,
+        },
+        openLoop: false,
+        baselineBody: REFUSED_BODY,
+        stock,
+        presold: 0,
+      }
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import { type Check, check } from './checks'
+import type { Stores } from './harness'
+import type { LoadResult } from './load/load-spec'
+import { type Plan, SALE_ID } from './scenarios'
+
+/**
+ * What seckill did during a scenario, checked through its API and PostgreSQL after the load:
+ * every unit sold is an order in PostgreSQL exactly once, no more were sold than the stock or the
+ * answers allow, and (storm) no user holds two orders.
+ */
+// The order writer keeps up with a sale within tens of milliseconds (bench:writer); a minute is
+// room for a slow machine, not an expectation.
+const WRITE_TIMEOUT_MS = 60_000
+const POLL_MS = 20
+
+export interface Verification {
+  readonly checks: Check[]
+  /** units sold during the load, per the API */
+  readonly sold: number
+  readonly ordersInPg: number
+  /** from the start of the load to the last sale (Redis clock) and the last row in PostgreSQL */
+  readonly lastSaleMs: number | null
+  readonly lastOrderInPgMs: number | null
+}
+
+interface SaleView {
+  state: string
+  sold: number
+  remaining: number
+}
+
+async function saleView(port: number): Promise<SaleView> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/sales/${SALE_ID}`)
+  if (!res.ok) throw new Error(`GET /api/v1/sales/${SALE_ID}: ${res.status} ${await res.text()}`)
+  return (await res.json()) as SaleView
+}
+
+async function countInPg(st: Stores): Promise<number> {
+  const r = await st.pg.query('SELECT count(*)::int AS n FROM orders WHERE sale_id = $1', [SALE_ID])
+  return r.rows[0].n as number
+}
+
+export async function verify(
+  plan: Plan,
+  r: LoadResult,
+  port: number,
+  st: Stores,
+  loadStartedAt: number,
+): Promise<Verification> {
+  const checks: Check[] = []
+  // The API answers from a worker's copy, up to 1 s old; the sale's hash is the source.
+  await new Promise((res) => setTimeout(res, 1100))
+  const view = await saleView(port)
+  const sold = view.sold - plan.presold
+  const { load } = plan
+
+  if (plan.presold > 0) {
+    checks.push(check('nothing sold on a sold-out sale', sold === 0, `${sold} units sold`))
+  } else if (load.amount !== undefined) {
+    const expect = Math.min(plan.stock, load.amount)
+    checks.push(
+      check(
+        'sold exactly min(stock, requests)',
+        sold === expect,
+        `${sold} sold, ${expect} expected`,
+      ),
+    )
+  } else {
+    // Closed loop for a duration: requests in flight when the run stops are sold but not counted.
+    const slack = plan.openLoop ? 0 : load.connections
+    checks.push(
+      check(
+        'every answer a sale',
+        sold >= r.requests && sold <= r.requests + slack,
+        `${sold} sold for ${r.requests} answers (${slack} may be in flight at the stop)`,
+      ),
+    )
+  }
+  if (r.wins !== null) {
+    checks.push(
+      check(
+        'clients told of every sale, once',
+        r.wins === sold,
+        `${r.wins} wins answered, ${sold} sold`,
+      ),
+    )
+  }
+  if (load.amount !== undefined && plan.stock <= load.amount) {
+    checks.push(
+      check(
+        'sale sold out',
+        view.state === 'sold_out' && view.remaining === 0,
+        `${view.state}, ${view.remaining} left`,
+      ),
+    )
+  }
+
+  const deadline = Date.now() + WRITE_TIMEOUT_MS
+  let inPg = await countInPg(st)
+  while (inPg < view.sold && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, POLL_MS))
+    inPg = await countInPg(st)
+  }
+  checks.push(
+    check(
+      'every order in PostgreSQL once',
+      inPg === view.sold,
+      `${inPg} rows for ${view.sold} units sold`,
+    ),
+  )
+
+  const q = await st.pg.query(
+    `SELECT count(DISTINCT user_id)::int AS users, count(*)::int AS n,
+            coalesce(sum(quantity), 0)::int AS units,
+            (extract(epoch FROM max(created_at)) * 1000)::float8 AS last_sale,
+            (extract(epoch FROM max(written_at)) * 1000)::float8 AS last_write
+       FROM orders WHERE sale_id = $1`,
+    [SALE_ID],
+  )
+  const row = q.rows[0] as {
+    users: number
+    n: number
+    units: number
+    last_sale: number | null
+    last_write: number | null
+  }
+  checks.push(
+    check('one unit per order', row.units === row.n, `${row.units} units in ${row.n} orders`),
+  )
+  if (load.distinctUsers) {
+    checks.push(
+      check('no user twice', row.users === row.n, `${row.users} users hold ${row.n} orders`),
+    )
+  }
+  const since = (t: number | null) => (t === null ? null : Math.round(t - loadStartedAt))
+  return {
+    checks,
+    sold,
+    ordersInPg: inPg,
+    lastSaleMs: sold > 0 ? since(row.last_sale) : null,
+    lastOrderInPgMs: sold > 0 ? since(row.last_write) : null,
+  }
+}

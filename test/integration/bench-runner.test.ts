@@ -1,0 +1,142 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { wrkInstalled } from '../../bench/load/wrk'
+import type { RunReport } from '../../bench/report/run-report'
+import { DATABASE_URL } from '../helpers/pg'
+import { freePort, ROOT, type Teardown } from '../helpers/server'
+
+/**
+ * The benchmark runner end to end, in its CI size (`--quick`): it starts the baseline and seckill
+ * itself on the real Redis and PostgreSQL, loads them, and writes its JSON and HTML. What is
+ * asserted is that it works and its numbers are sane; never how fast anything is.
+ */
+const RUNNER = join(ROOT, 'dist', 'bench', 'run.js')
+
+interface Run {
+  code: number | null
+  out: string
+  report: RunReport | null
+  html: string | null
+}
+
+async function bench(t: Teardown, args: string[]): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'seckill-bench-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const port = await freePort()
+  const proc = spawn(
+    process.execPath,
+    [RUNNER, '--port', String(port), '--database', DATABASE_URL, '--out', dir, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  let out = ''
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d
+  })
+  proc.stderr.on('data', (d: Buffer) => {
+    out += d
+  })
+  const code = await new Promise<number | null>((r) => proc.once('exit', r))
+  const files = readdirSync(dir)
+  const json = files.find((f) => f.endsWith('.json'))
+  const html = files.find((f) => f.endsWith('.html'))
+  return {
+    code,
+    out,
+    report: json ? (JSON.parse(readFileSync(join(dir, json), 'utf8')) as RunReport) : null,
+    html: html ? readFileSync(join(dir, html), 'utf8') : null,
+  }
+}
+
+function startBare(port: number): Promise<ChildProcess> {
+  const proc = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'bare-uws.js')], {
+    env: { ...process.env, PORT: String(port), WORKERS: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  return new Promise((resolve, reject) => {
+    proc.stdout.on('data', (d: Buffer) => {
+      if (String(d).includes('serving')) resolve(proc)
+    })
+    proc.once('exit', (code) => reject(new Error(`bare uWS exited ${code}`)))
+  })
+}
+
+t.test(
+  'the quick seed scenario runs the article experiment on the baseline and seckill',
+  async (t) => {
+    const run = await bench(t, ['--scenario', 'seed', '--quick'])
+    t.equal(run.code, 0, run.out)
+    const report = run.report!
+    t.ok(report, 'a JSON report was written')
+    t.equal(report.ok, true)
+    t.equal(report.machine.cores > 0, true)
+    const [seed] = report.scenarios
+    t.equal(seed?.name, 'seed')
+    const { baseline, seckill } = seed!.results
+    const tool = wrkInstalled() ? 'wrk' : 'autocannon'
+    for (const r of [baseline!, seckill!]) {
+      t.equal(r.tool, tool, `${tool} ran the closed-loop load`)
+      t.equal(r.requests, 10_000)
+      t.equal(r.errors, 0)
+      t.ok(r.reqPerSec > 0 && Number.isFinite(r.reqPerSec))
+      t.ok(r.latency.p50 <= r.latency.p99 && r.latency.p99 <= r.latency.max)
+    }
+    t.equal(seed!.verification?.sold, 150, 'seckill sold its 150 units')
+    t.equal(seed!.verification?.ordersInPg, 150, 'and PostgreSQL holds their orders')
+    if (seckill!.wins !== null) t.equal(seckill!.wins, 150, 'the clients were told of 150 wins')
+    t.ok(seed!.checks.length >= 10 && seed!.checks.every((c) => c.ok))
+    t.match(
+      run.out,
+      /\| seed \| (wrk|autocannon) \| [\d,]+ \| [\d,]+ \| \d+\.\d\d \|/,
+      'the Markdown table is printed',
+    )
+    t.match(run.html, /<canvas id="throughput">/)
+    t.match(run.html, /<canvas id="lat-seed">/)
+    t.match(run.html, /new Chart\(/)
+    t.match(run.html, /"labels":\["seed"\]/)
+  },
+)
+
+t.test('a --target gets the same load and its own column; autocannon can run it', async (t) => {
+  const targetPort = await freePort()
+  const target = await startBare(targetPort)
+  t.teardown(() => target.kill())
+  const run = await bench(t, [
+    '--scenario',
+    'seed',
+    '--quick',
+    '--no-baseline',
+    '--tool',
+    'autocannon',
+    '--requests',
+    '2000',
+    '--target',
+    `http://127.0.0.1:${targetPort}`,
+  ])
+  t.equal(run.code, 0, run.out)
+  const seed = run.report!.scenarios[0]!
+  t.notOk(seed.results.baseline, 'no baseline when asked not to')
+  t.equal(seed.results.target?.requests, 2_000)
+  t.equal(seed.results.target?.tool, 'autocannon')
+  t.equal(seed.results.seckill?.requests, 2_000)
+  t.same(seed.results.seckill?.statuses, { '200': 2_000 })
+  t.equal(run.report!.target, `http://127.0.0.1:${targetPort}`)
+  t.match(run.out, /seckill \/ target/)
+})
+
+t.test('bad usage exits 2 with the reason and the usage', async (t) => {
+  const run = await bench(t, ['--scenario', 'nope'])
+  t.equal(run.code, 2)
+  t.match(run.out, /--scenario: unknown "nope"/)
+  t.match(run.out, /usage: npm run bench/)
+  t.equal(run.report, null, 'no report for a run that did not happen')
+})
+
+t.test('a target that does not answer is refused before any load', async (t) => {
+  const port = await freePort()
+  const run = await bench(t, ['--scenario', 'seed', '--target', `http://127.0.0.1:${port}`])
+  t.equal(run.code, 2)
+  t.match(run.out, new RegExp(`--target http://127.0.0.1:${port} does not answer`))
+})
