@@ -12,6 +12,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --quick            small and short runs (CI): 2 s instead of 10 s, storm of 20,000 for 1,000
   --tool NAME        auto (wrk when installed, else autocannon), wrk or autocannon
   --target URL       also load this server (e.g. the Go reference: http://127.0.0.1:3005)
+  --go-reference     also load bench/go-reference (the article's Go server), started per
+                     scenario with the scenario's stock (needs golang-go and redigo from Debian)
   --workers N        seckill workers and baseline processes (default: cores)
   --connections N    connections (default: 100; close and latency 50)
   --duration S       seconds of the duration scenarios (default 10, quick 2)
@@ -33,6 +35,7 @@ export interface BenchOptions extends Knobs {
   readonly named: boolean
   readonly tool: 'auto' | 'wrk' | 'autocannon'
   readonly target: string | null
+  readonly goReference: boolean
   readonly workers: number
   readonly threads: number
   readonly port: number
@@ -88,6 +91,7 @@ const schema = z.object({
   database: z.string().default('postgres://postgres@127.0.0.1:5432/test'),
   out: z.string().default(join(ROOT, 'bench', 'results')),
   'no-baseline': z.boolean().default(false),
+  'go-reference': z.boolean().default(false),
   env: z
     .array(
       z.string().regex(/^[A-Z][A-Z0-9_]*=/, '--env must be NAME=value, e.g. RESERVE_MODE=piscina'),
@@ -117,18 +121,22 @@ export function readOptions(argv: string[]): BenchOptions {
       database: { type: 'string' },
       out: { type: 'string' },
       'no-baseline': { type: 'boolean' },
+      'go-reference': { type: 'boolean' },
       env: { type: 'string', multiple: true },
     },
   })
   const parsed = schema.safeParse(values)
   if (!parsed.success) throw new Error(parsed.error.issues.map((i) => i.message).join('\n'))
   const v = parsed.data
+  if (v.target && v['go-reference'])
+    throw new Error('--target and --go-reference: one target at a time')
   return Object.freeze({
     scenarios: [...new Set(v.scenario)],
     named: values.scenario !== undefined,
     quick: v.quick,
     tool: v.tool,
     target: v.target ?? null,
+    goReference: v['go-reference'],
     workers: v.workers ?? availableParallelism(),
     connections: v.connections ?? null,
     duration: v.duration ?? null,

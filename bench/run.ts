@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, platform, release, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { type Check, type ServerRole, sanity } from './checks'
+import { type Check, check, type ServerRole, sanity } from './checks'
+import { buildGoReference, GO_REFERENCE, startGoReference } from './go-reference'
 import { openSale, start, stop, stores } from './harness'
 import { runAutocannon } from './load/autocannon'
 import type { LoadResult, LoadSpec } from './load/load-spec'
@@ -35,6 +36,15 @@ function generator(
 ): (spec: LoadSpec) => Promise<LoadResult> {
   if (p.openLoop) return runOpenLoop
   return wrk ? (spec) => runWrk(spec, o.threads) : runAutocannon
+}
+
+/** Buy `units` before the load (a sold-out sale for the refusal scenarios). */
+async function presell(origin: string, units: number): Promise<void> {
+  for (let i = 0; i < units; i++) {
+    const res = await fetch(`${origin}/buy/ticket`)
+    if (!(await res.text()).includes('"code":1,'))
+      throw new Error(`${origin}: could not buy a unit before the load`)
+  }
 }
 
 async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<ScenarioReport> {
@@ -96,6 +106,31 @@ async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<Scen
     results.target = await load({ ...p.load, origin: o.target, label: `${p.name} target` })
     record('target', sanity(p, results.target, 'target'))
   }
+  if (o.goReference) {
+    step(`${p.name}: ${GO_REFERENCE}`)
+    const go = await startGoReference(o.port + 1, o.redis, p.stock)
+    try {
+      await presell(go.origin, p.presold)
+      results.target = await load({ ...p.load, origin: go.origin, label: `${p.name} go` })
+      record('target', sanity(p, results.target, 'target'))
+      const sold = (await go.sold()) - p.presold
+      const cs = [
+        check(
+          'Go reference sold no more than its stock',
+          sold <= p.stock - p.presold,
+          `${sold} sold`,
+        ),
+      ]
+      const wins = results.target.wins
+      if (wins !== null)
+        cs.push(
+          check('Go reference told of every sale', wins === sold, `${wins} wins, ${sold} sold`),
+        )
+      record('target', cs)
+    } finally {
+      await go.close()
+    }
+  }
   return { name: p.name, title: p.title, load: p.load, results, verification, checks }
 }
 
@@ -138,6 +173,14 @@ async function main(): Promise<number> {
       return 2
     }
   }
+  if (o.goReference) {
+    step(`building ${GO_REFERENCE}`)
+    const failed = buildGoReference()
+    if (failed) {
+      process.stderr.write(`bench: --go-reference: ${failed}\n`)
+      return 2
+    }
+  }
   const startedAt = new Date()
   const scenarios: ScenarioReport[] = []
   for (const name of names) scenarios.push(await runScenario(o, wrk, plan(name, o)))
@@ -153,7 +196,7 @@ async function main(): Promise<number> {
     },
     workers: o.workers,
     env: o.env,
-    target: o.target,
+    target: o.goReference ? GO_REFERENCE : o.target,
     scenarios,
     ok: scenarios.every((s) => s.checks.every((c) => c.ok)),
   }

@@ -17,6 +17,7 @@ export interface Verification {
   readonly checks: Check[]
   /** units sold during the load, per the API */
   readonly sold: number
+  /** orders of the load in PostgreSQL (without the units bought before it) */
   readonly ordersInPg: number
   /** from the start of the load to the last sale (Redis clock) and the last row in PostgreSQL */
   readonly lastSaleMs: number | null
@@ -136,7 +137,7 @@ export async function verify(
   return {
     checks,
     sold,
-    ordersInPg: inPg,
+    ordersInPg: inPg - plan.presold,
     lastSaleMs: sold > 0 ? since(row.last_sale) : null,
     lastOrderInPgMs: sold > 0 ? since(row.last_write) : null,
   }

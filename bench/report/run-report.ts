@@ -67,13 +67,15 @@ export function tableRows(report: RunReport): TableRow[] {
       'baseline req/s': num(b?.reqPerSec),
       'seckill req/s': num(k?.reqPerSec),
       'seckill x base': ratio(k?.reqPerSec, b?.reqPerSec),
+      ...(report.target === null
+        ? {}
+        : {
+            'target req/s': num(t?.reqPerSec),
+            'target x base': ratio(t?.reqPerSec, b?.reqPerSec),
+            'seckill / target': ratio(k?.reqPerSec, t?.reqPerSec),
+          }),
       'p99 ms base/seckill/target': `${ms(b)} / ${ms(k)} / ${ms(t)}`,
       checks: failed === 0 ? `${s.checks.length} ok` : `${failed} FAILED of ${s.checks.length}`,
-    }
-    if (report.target !== null) {
-      row['target req/s'] = num(t?.reqPerSec)
-      row['target x base'] = ratio(t?.reqPerSec, b?.reqPerSec)
-      row['seckill / target'] = ratio(k?.reqPerSec, t?.reqPerSec)
     }
     return row
   })

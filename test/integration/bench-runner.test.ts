@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -50,6 +50,9 @@ async function bench(t: Teardown, args: string[]): Promise<Run> {
   }
 }
 
+/** The assertion message of the exit code: the runner's output only when it failed. */
+const exited = (run: Run) => (run.code === 0 ? 'exits 0' : `exits ${run.code}:\n${run.out}`)
+
 function startBare(port: number): Promise<ChildProcess> {
   const proc = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'bare-uws.js')], {
     env: { ...process.env, PORT: String(port), WORKERS: '1' },
@@ -67,7 +70,7 @@ t.test(
   'the quick seed scenario runs the article experiment on the baseline and seckill',
   async (t) => {
     const run = await bench(t, ['--scenario', 'seed', '--quick'])
-    t.equal(run.code, 0, run.out)
+    t.equal(run.code, 0, exited(run))
     const report = run.report!
     t.ok(report, 'a JSON report was written')
     t.equal(report.ok, true)
@@ -115,7 +118,7 @@ t.test('a --target gets the same load and its own column; autocannon can run it'
     '--target',
     `http://127.0.0.1:${targetPort}`,
   ])
-  t.equal(run.code, 0, run.out)
+  t.equal(run.code, 0, exited(run))
   const seed = run.report!.scenarios[0]!
   t.notOk(seed.results.baseline, 'no baseline when asked not to')
   t.equal(seed.results.target?.requests, 2_000)
@@ -125,6 +128,39 @@ t.test('a --target gets the same load and its own column; autocannon can run it'
   t.equal(run.report!.target, `http://127.0.0.1:${targetPort}`)
   t.match(run.out, /seckill \/ target/)
 })
+
+const noGo = spawnSync('go', ['version']).error
+  ? 'go is not installed (.ci/run installs golang-go and redigo)'
+  : false
+
+t.test(
+  '--go-reference builds the Go reference and loads it with the same requests',
+  { skip: noGo },
+  async (t) => {
+    const run = await bench(t, [
+      '--scenario',
+      'seed',
+      '--quick',
+      '--no-baseline',
+      '--requests',
+      '2000',
+      '--go-reference',
+    ])
+    t.equal(run.code, 0, exited(run))
+    const seed = run.report!.scenarios[0]!
+    t.match(run.report!.target, /Go reference/)
+    t.equal(seed.results.target?.requests, 2_000)
+    t.same(
+      seed.results.target?.statuses,
+      wrkInstalled() ? { '200': 2_000 } : seed.results.target?.statuses,
+    )
+    if (seed.results.target?.wins !== null)
+      t.equal(seed.results.target?.wins, 150, 'it sold its 150 units')
+    const goChecks = seed.checks.filter((c) => c.role === 'target')
+    t.ok(goChecks.some((c) => c.what === 'Go reference sold no more than its stock' && c.ok))
+    t.ok(goChecks.every((c) => c.ok))
+  },
+)
 
 t.test('bad usage exits 2 with the reason and the usage', async (t) => {
   const run = await bench(t, ['--scenario', 'nope'])

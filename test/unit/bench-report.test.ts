@@ -239,6 +239,14 @@ t.test('the table puts the servers side by side with their ratios', async (t) =>
   t.equal(row?.checks, '1 FAILED of 1')
   const [plain] = tableRows(report(null))
   t.notOk(plain && 'target req/s' in plain, 'no target columns without a target')
+  t.same(Object.keys(row ?? {}).slice(2, 8), [
+    'baseline req/s',
+    'seckill req/s',
+    'seckill x base',
+    'target req/s',
+    'target x base',
+    'seckill / target',
+  ])
   const md = markdownTable(report(null)).split('\n')
   t.equal(md.length, 3)
   t.match(md[2], /^\| seed \| wrk \| 40,000 \| 30,000 \| 0.75 \|/)
