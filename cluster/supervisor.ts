@@ -49,6 +49,12 @@ export class Supervisor {
     const born = Date.now()
     const worker = cluster.fork({ ...this.env, SECKILL_WORKER_SLOT: String(slot) })
     worker.on('message', (msg) => this.events.onMessage(worker, msg))
+    // A message sent while the worker dies fails with EPIPE, emitted as 'error' on the worker;
+    // unheard, it would throw and take the primary, and every other worker, down with it. The
+    // message is moot: the worker's 'exit' follows, and its quota is forgotten there.
+    worker.on('error', (err) =>
+      log.warn({ pid: worker.process.pid, err: err.message }, 'message to a dying worker lost'),
+    )
     worker.on('exit', (code, signal) => {
       this.events.onExit(worker)
       if (this.stopping) return

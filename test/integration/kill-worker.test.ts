@@ -65,5 +65,7 @@ t.test(
     t.notOk(after.includes(before[0]!), 'the dead pid is gone')
     const health = await srv.http.request('GET', '/healthz')
     t.equal(health.status, 200)
+    // What the primary and its workers said, when something above went wrong.
+    if (!t.passing()) t.comment(srv.output())
   },
 )
