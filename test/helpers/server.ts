@@ -79,10 +79,12 @@ export interface StartOptions {
   readonly pg?: TestPg
   /** reuse a prefix (a restart of the same deployment); default: a fresh one */
   readonly prefix?: string
+  /** a fixed port (several instances behind a proxy); default: a free one */
+  readonly port?: number
 }
 
 export async function startServer(t: Teardown, opts: StartOptions = {}): Promise<Server> {
-  const port = await freePort()
+  const port = opts.port ?? (await freePort())
   const prefix = opts.prefix ?? `t:${randomBytes(6).toString('hex')}:`
   const pg = opts.pg ?? freshSchema(t)
   const proc = spawn(process.execPath, [PRIMARY], {
