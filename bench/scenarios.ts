@@ -107,6 +107,7 @@ export function plan(name: ScenarioName, k: Knobs): Plan {
           connections: k.connections ?? 50,
           duration,
           rate: k.rate ?? (k.quick ? 1_000 : 5_000),
+          warmup: k.quick ? 0.5 : 2,
         },
         openLoop: true,
         baselineBody: WIN_BODY,

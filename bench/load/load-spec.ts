@@ -22,6 +22,8 @@ export interface LoadSpec {
   readonly amount?: number
   /** Fixed request rate (open loop, latency from the intended send time). */
   readonly rate?: number
+  /** Seconds of the same fixed-rate load before the measured `duration`, not recorded. */
+  readonly warmup?: number
   /** One request per connection: `Connection: close`, a new connection for every request. */
   readonly close?: boolean
   /** Shown beside the progress bar. */
@@ -60,6 +62,10 @@ export interface LoadResult {
   readonly errors: number
   /** connections the server closed after a response (expected with `close`); null: unknown */
   readonly closes: number | null
+  /** requests answered before the measured run (the open loop's warm-up), not in any count */
+  readonly warmupRequests?: number
+  /** of those, the purchases */
+  readonly warmupWins?: number
 }
 
 /** Split `total` over `parts` as evenly as integers allow (the first ones get the remainder). */

@@ -47,13 +47,18 @@ export interface OpenLoopResult extends LoadResult {
   /** the same requests timed from their actual send (what a closed-loop tool reports) */
   readonly serviceLatency: Latency
   readonly targetRate: number
+  /** requests sent before the measured ones, answered but not recorded */
+  readonly warmupRequests: number
 }
 
 export async function runOpenLoop(spec: LoadSpec): Promise<OpenLoopResult> {
   const rate = spec.rate
   if (rate === undefined || rate <= 0) throw new Error('open-loop needs a rate')
   const seconds = spec.duration ?? 10
-  const total = Math.round(rate * seconds)
+  // The first `warm` requests run the same schedule but are not recorded: the generator's and
+  // the server's code paths are compiled and their connections open before anything is timed.
+  const warm = Math.round(rate * (spec.warmup ?? 0))
+  const total = warm + Math.round(rate * seconds)
   const pool = new Pool(spec.origin, {
     connections: spec.connections,
     pipelining: 1,
@@ -66,11 +71,13 @@ export async function runOpenLoop(spec: LoadSpec): Promise<OpenLoopResult> {
   const headers = spec.body === undefined ? undefined : { 'content-type': 'application/json' }
   let errors = 0
   let wins = 0
+  let warmWins = 0
   let answered = 0
   let non2xx = 0
   let last = 0
-  const stopBar = timeBar(spec.label, seconds)
+  const stopBar = timeBar(spec.label, seconds + (spec.warmup ?? 0))
   const t0 = performance.now()
+  const measuredFrom = t0 + (warm * 1000) / rate
 
   await new Promise<void>((resolve) => {
     // Requests that are due wait here, not in undici's queue, so that the moment one goes out on
@@ -94,6 +101,10 @@ export async function runOpenLoop(spec: LoadSpec): Promise<OpenLoopResult> {
         .request({ origin: spec.origin, method: spec.method, path, headers, body })
         .then(async (res) => {
           const text = await res.body.text()
+          if (n < warm) {
+            if (text.includes(WIN)) warmWins++
+            return
+          }
           if (text.includes(WIN)) wins++
           const now = performance.now()
           last = now
@@ -121,8 +132,8 @@ export async function runOpenLoop(spec: LoadSpec): Promise<OpenLoopResult> {
   })
   stopBar()
   await pool.close()
-  const elapsed = (last - t0) / 1000
-  const requests = answered - errors
+  const elapsed = (last - measuredFrom) / 1000
+  const requests = answered - warm - errors
   return {
     tool: 'open-loop',
     requests,
@@ -137,5 +148,7 @@ export async function runOpenLoop(spec: LoadSpec): Promise<OpenLoopResult> {
     closes: null,
     serviceLatency: summary(service),
     targetRate: rate,
+    warmupRequests: warm,
+    warmupWins: warmWins,
   }
 }

@@ -58,6 +58,7 @@ t.test('quick shrinks the timed scenarios and the storm, not the seed', async (t
   t.ok(plan('storm', q).load.distinctUsers)
   t.match(plan('storm', q).load.path, /\?user=u\[<id>\]$/)
   t.equal(plan('latency', knobs).load.rate, 5_000)
+  t.equal(plan('latency', knobs).load.warmup, 2, 'a warm-up before the timed latency run')
   t.ok(plan('close', knobs).load.close)
 })
 
