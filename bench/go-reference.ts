@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
-import { ROOT, stop } from './harness'
+import { ROOT, stop, whenPrinted } from './harness'
 
 /**
  * The Go reference server (bench/go-reference/main.go, the 12306 article's design) as the
@@ -56,16 +56,7 @@ export async function startGoReference(
   // Local and unified stock both the scenario's: one node, as seckill runs one node.
   args.push('-key', key, '-local-stock', String(stock), '-total', String(stock), '-log', logFile)
   const proc: ChildProcess = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d
-      if (out.includes('go-reference serving')) resolve()
-    }
-    proc.stdout?.on('data', onData)
-    proc.stderr?.on('data', onData)
-    proc.once('exit', (code) => reject(new Error(`go-reference exited ${code}: ${out}`)))
-  })
+  await whenPrinted(proc, 'go-reference serving', 'go-reference')
   const redis = new Redis(redisUrl)
   return {
     origin: `http://127.0.0.1:${port}`,

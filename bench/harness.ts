@@ -82,15 +82,20 @@ export function start(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  return whenPrinted(proc, readyText, script).then(() => proc)
+}
+
+/** Resolves once `proc` prints `text` (stdout or stderr); rejects with its output if it exits. */
+export function whenPrinted(proc: ChildProcess, text: string, name: string): Promise<void> {
   let out = ''
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
       out += d
-      if (out.includes(readyText)) resolve(proc)
+      if (out.includes(text)) resolve()
     }
     proc.stdout?.on('data', onData)
     proc.stderr?.on('data', onData)
-    proc.once('exit', (code) => reject(new Error(`${script} exited ${code}: ${out}`)))
+    proc.once('exit', (code) => reject(new Error(`${name} exited ${code}: ${out}`)))
   })
 }
 

@@ -75,20 +75,11 @@ async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<Scen
   step(`${p.name}: seckill (${o.workers} workers)`)
   const st = stores(o.redis, o.database)
   try {
-    const server = await start(
-      'cluster/primary.js',
-      o.port,
-      o.workers,
-      st.env(),
-      'seckill is serving',
-    )
+    const env = { ...st.env(), ...o.env }
+    const server = await start('cluster/primary.js', o.port, o.workers, env, 'seckill is serving')
     try {
       await openSale(o.port, SALE_ID, p.stock)
-      for (let i = 0; i < p.presold; i++) {
-        const res = await fetch(`${origin}/buy/ticket`)
-        if (!(await res.text()).includes('"code":1,'))
-          throw new Error('could not buy the presold unit')
-      }
+      await presell(origin, p.presold)
       const startedAt = Date.now()
       results.seckill = await load({ ...p.load, origin, label: `${p.name} seckill` })
       record('seckill', sanity(p, results.seckill, 'seckill'))
@@ -108,7 +99,8 @@ async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<Scen
   }
   if (o.goReference) {
     step(`${p.name}: ${GO_REFERENCE}`)
-    const go = await startGoReference(o.port + 1, o.redis, p.stock)
+    // seckill has stopped: its port is free again.
+    const go = await startGoReference(o.port, o.redis, p.stock)
     try {
       await presell(go.origin, p.presold)
       results.target = await load({ ...p.load, origin: go.origin, label: `${p.name} go` })

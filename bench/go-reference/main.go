@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -136,7 +137,12 @@ func main() {
 			statLog.WriteString(line + "\n")
 		}
 	})
-	listener := fmt.Sprintf("%s:%d", *host, *port)
-	fmt.Printf("go-reference serving on %s\n", listener)
-	log.Fatal(http.ListenAndServe(listener, nil))
+	// Bind before saying so: whoever waits for the line may connect at once.
+	addr := fmt.Sprintf("%s:%d", *host, *port)
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Fatalf("go-reference: %v", err)
+	}
+	fmt.Printf("go-reference serving on %s\n", addr)
+	log.Fatal(http.Serve(listener, nil))
 }

@@ -162,6 +162,20 @@ t.test(
   },
 )
 
+t.test('--env reaches seckill: a value its config refuses stops the run, naming it', async (t) => {
+  const run = await bench(t, [
+    '--scenario',
+    'seed',
+    '--quick',
+    '--no-baseline',
+    '--env',
+    'QUOTA_CHUNK=0',
+  ])
+  t.equal(run.code, 1)
+  t.match(run.out, /QUOTA_CHUNK/)
+  t.equal(run.report, null, 'no report for a run that did not happen')
+})
+
 t.test('bad usage exits 2 with the reason and the usage', async (t) => {
   const run = await bench(t, ['--scenario', 'nope'])
   t.equal(run.code, 2)
