@@ -141,8 +141,9 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}`)
     return 2
   }
-  const wrk = o.tool === 'wrk' || (o.tool === 'auto' && wrkInstalled())
-  if (o.tool === 'wrk' && !wrkInstalled()) {
+  const installed = wrkInstalled()
+  const wrk = o.tool === 'wrk' || (o.tool === 'auto' && installed)
+  if (o.tool === 'wrk' && !installed) {
     process.stderr.write('bench: --tool wrk, but wrk is not installed (apt-get install wrk)\n')
     return 2
   }
