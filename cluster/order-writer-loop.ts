@@ -58,6 +58,12 @@ export class WriterLoop {
       minThreads: o.threads,
       maxThreads: o.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
+      // 'sync' (Piscina's default) parks an idle thread in Atomics.wait, which freezes its event
+      // loop between tasks: ioredis's reconnect timer then never fires, because each step fails
+      // at once on the dead connection and the thread is frozen again before the timer is due.
+      // The writer's Redis client was gone for good after a CLIENT KILL. 'async' waits with
+      // Atomics.waitAsync and keeps the loop (timers, sockets) running.
+      atomics: 'async',
       workerData: o.task,
     })
   }

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   } catch (err) {
     die((err as Error).message, 2)
   }
-  const redis = await connectRedis(config.REDIS_URL, 'seckill-primary')
+  const redis = await connectRedis(config.REDIS_URL, 'seckill-primary', config.REDIS_TIMEOUT_MS)
   await checkRedisPolicy(redis)
   const pgOptions = {
     url: config.DATABASE_URL,
@@ -68,6 +68,7 @@ async function main(): Promise<void> {
     now: () => Date.now() + watch.clockOffsetMs,
     task: {
       redisUrl: config.REDIS_URL,
+      redisTimeoutMs: config.REDIS_TIMEOUT_MS,
       pg: { ...pgOptions, name: 'seckill-writer' },
       writer: {
         prefix: config.REDIS_PREFIX,

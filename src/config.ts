@@ -51,6 +51,12 @@ const schema = z.object({
   // Requests per second one userId may send to one worker before 429; 0 turns it off.
   RATE_LIMIT_PER_USER: int('RATE_LIMIT_PER_USER', 0, 0, 1000000),
   SALE_POLL_MS: int('SALE_POLL_MS', 200, 10, 60000),
+  // The longest a buyer waits on Redis: a batch unanswered this long is answered 503
+  // outcome_unknown (it may have been reserved). A few hundred ms is far above a healthy batch's
+  // round trip (under 15 ms at p99 in the benchmarks) and well below a client's patience.
+  PURCHASE_TIMEOUT_MS: int('PURCHASE_TIMEOUT_MS', 500, 10, 60000),
+  // Every other Redis command (pay, cancel, sale admin, the primary, the writer) fails after this.
+  REDIS_TIMEOUT_MS: int('REDIS_TIMEOUT_MS', 2000, 50, 600000),
   // Empty: node-postgres reads PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD and their defaults.
   DATABASE_URL: z
     .string()
@@ -100,7 +106,10 @@ export type Config = Readonly<z.infer<typeof schema> & { WRITER_NAME: string }>
 
 /** The variables a command-line tool needs to reach the stores (no admin token, no port). */
 export type StoreConfig = Readonly<
-  Pick<Config, 'REDIS_URL' | 'REDIS_PREFIX' | 'DATABASE_URL' | 'PG_SCHEMA' | 'LOG_LEVEL'>
+  Pick<
+    Config,
+    'REDIS_URL' | 'REDIS_PREFIX' | 'REDIS_TIMEOUT_MS' | 'DATABASE_URL' | 'PG_SCHEMA' | 'LOG_LEVEL'
+  >
 >
 
 export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env): StoreConfig {
@@ -108,6 +117,7 @@ export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env): StoreConf
     .pick({
       REDIS_URL: true,
       REDIS_PREFIX: true,
+      REDIS_TIMEOUT_MS: true,
       DATABASE_URL: true,
       PG_SCHEMA: true,
       LOG_LEVEL: true,

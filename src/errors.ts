@@ -19,6 +19,13 @@ export const ERRORS = {
   rate_limited: { status: '429 Too Many Requests', detail: 'too many requests; retry later' },
   internal: { status: '500 Internal Server Error', detail: 'internal error' },
   unavailable: { status: '503 Service Unavailable', detail: 'the stock store cannot be reached' },
+  // Sent, but no answer in time: it may have happened. Never "nothing reserved" (API.md).
+  outcome_unknown: {
+    status: '503 Service Unavailable',
+    detail:
+      'the stock store did not answer in time: the attempt may or may not have been reserved; ' +
+      'GET /api/v1/orders/:orderId, or retry with the same Idempotency-Key',
+  },
 } as const
 
 export type ErrorCode = keyof typeof ERRORS

@@ -38,7 +38,7 @@ function summary(r: DriftReport): string {
 }
 
 async function reconcile(config: StoreConfig, sales: string[], repair: boolean, json: boolean) {
-  const redis = await connectRedis(config.REDIS_URL, 'seckill-cli')
+  const redis = await connectRedis(config.REDIS_URL, 'seckill-cli', config.REDIS_TIMEOUT_MS)
   const pg = openPg(config)
   try {
     await checkPg(pg, config.DATABASE_URL)

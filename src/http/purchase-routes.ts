@@ -1,4 +1,6 @@
 import type { Config } from '../config'
+import { isIdentifier } from '../identifier'
+import { ERRORS } from '../errors'
 import { countAnswer } from '../metrics'
 import type { Attempt, Outcome } from '../purchase/attempt'
 import { newOrderId } from '../purchase/order-id'
@@ -8,7 +10,7 @@ import type { HttpRequest, HttpResponse } from '../uws'
 import type { Desks } from '../worker/desks'
 import type { RateLimiter } from './rate-limit'
 import { JSON_TYPE, laterError, readJson, type TrackedResponse, track, writeError } from './respond'
-import { describeIssues, newOrderBody, SALE_ID } from './validate'
+import { describeIssues, headerText, identifierRule, newOrderBody, SALE_ID } from './validate'
 
 /**
  * The purchase path: POST /api/v1/sales/:id/orders and the Go reference's /buy/ticket.
@@ -24,6 +26,20 @@ export interface PurchaseContext {
 }
 
 const COMPAT_REFUSED = Buffer.from('{"code":-1,"msg":"已售罄"}')
+/**
+ * Redis could not be asked (nothing was reserved): still -1, no ticket, as the reference would
+ * answer, but not "sold out", which would send a buyer away from a sale that goes on.
+ */
+const COMPAT_BUSY = Buffer.from('{"code":-1,"msg":"系统繁忙，请重试"}')
+/**
+ * The reference has no answer for "sent, no reply in time". Not code 1 (that promises a ticket)
+ * and not -1 (that says nothing was bought): 0, with the order id to look up. A client written
+ * for the reference treats anything but 1 as no ticket, which is never an oversell.
+ */
+const COMPAT_UNKNOWN_HEAD = '{"code":0,"msg":"结果未知","data":{"orderId":'
+const UNKNOWN_HEAD = `{"error":"outcome_unknown","detail":${JSON.stringify(
+  ERRORS.outcome_unknown.detail,
+)},"orderId":`
 
 function writeCompatRefused(res: HttpResponse): void {
   res.writeHeader('Content-Type', JSON_TYPE).end(COMPAT_REFUSED)
@@ -42,10 +58,16 @@ export function buyTicketRoute(ctx: PurchaseContext) {
       countAnswer(refusal, false)
       return writeCompatRefused(res)
     }
-    let userId = req.getQuery('user') ?? ''
-    if (userId === '') userId = req.getHeader('x-user-id')
-    if (userId.length > 128 || ctx.rate.over(userId)) {
-      countAnswer(userId.length > 128 ? 'bad_request' : 'rate_limited', false)
+    // uWS decodes the query (percent and UTF-8) but not headers: see headerText.
+    const query = req.getQuery('user')
+    const userId = query ? query : headerText(req.getHeader('x-user-id'))
+    // '' stays allowed: an anonymous buyer, as in the reference.
+    if (userId === null || (userId !== '' && !isIdentifier(userId))) {
+      countAnswer('bad_request', false)
+      return writeCompatRefused(res)
+    }
+    if (ctx.rate.over(userId)) {
+      countAnswer('rate_limited', false)
       return writeCompatRefused(res)
     }
     const saleId = desk.record.id
@@ -67,7 +89,8 @@ export function buyTicketRoute(ctx: PurchaseContext) {
 export function postOrderRoute(ctx: PurchaseContext) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const saleId = req.getParameter(0)
-    const idemKey = req.getHeader('idempotency-key')
+    // null: bytes that are not UTF-8, refused in order() like any other bad key
+    const idemKey = headerText(req.getHeader('idempotency-key'))
     // An id no sale can have costs no Redis lookup.
     const found = SALE_ID.test(saleId) ? ctx.desks.find(saleId) : null
     if (found === null) return writeError(res, 'not_found', `no sale ${saleId}`)
@@ -97,10 +120,11 @@ function order(
   res: TrackedResponse,
   desk: SaleDesk,
   body: unknown,
-  idemKey: string,
+  idemKey: string | null,
 ): void {
-  if (idemKey.length > 128) {
-    return laterError(res, 'bad_request', 'Idempotency-Key must be 1-128 characters')
+  // '' is no key at all (uWS cannot tell an empty header from a missing one).
+  if (idemKey === null || (idemKey !== '' && !isIdentifier(idemKey))) {
+    return laterError(res, 'bad_request', identifierRule('Idempotency-Key'))
   }
   const parsed = newOrderBody.safeParse(body)
   if (!parsed.success) return laterError(res, 'bad_request', describeIssues(parsed.error))
@@ -138,6 +162,7 @@ export function settle(
   if (res.aborted) return
   res.aborted = true
   res.cork(() => {
+    if (outcome === 'outcome_unknown') return writeUnknown(res, a)
     if (a.compat) return writeCompat(res, outcome, reply)
     if (reply === null || (outcome !== 'reserved' && outcome !== 'replayed')) {
       return writeError(
@@ -161,11 +186,28 @@ export function settle(
   })
 }
 
+/** Sent to Redis, no answer in time: say so, with the id the order has if it was made. */
+function writeUnknown(res: HttpResponse, a: Attempt): void {
+  const id = JSON.stringify(a.orderId)
+  if (a.compat) {
+    res.writeHeader('Content-Type', JSON_TYPE).end(`${COMPAT_UNKNOWN_HEAD}${id}}}`)
+    return
+  }
+  res
+    .writeStatus(ERRORS.outcome_unknown.status)
+    .writeHeader('Content-Type', JSON_TYPE)
+    .end(`${UNKNOWN_HEAD}${id}}`)
+}
+
 function writeCompat(res: HttpResponse, outcome: Outcome, reply: ReserveReply | null): void {
   if ((outcome === 'reserved' || outcome === 'replayed') && reply !== null) {
     res
       .writeHeader('Content-Type', JSON_TYPE)
       .end(`{"code":1,"msg":"抢票成功","data":{"orderId":${JSON.stringify(reply[2])}}}`)
+    return
+  }
+  if (outcome === 'unavailable') {
+    res.writeHeader('Content-Type', JSON_TYPE).end(COMPAT_BUSY)
     return
   }
   writeCompatRefused(res)

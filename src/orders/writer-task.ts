@@ -9,12 +9,13 @@ import { OrderWriter, type WriteJob, type WriteResult, type WriterOptions } from
  */
 export interface WriterTaskData {
   readonly redisUrl: string
+  readonly redisTimeoutMs: number
   readonly pg: PgOptions
   readonly writer: WriterOptions
 }
 
 const data = workerData as WriterTaskData
-const redis = createRedis(data.redisUrl, `seckill-writer-${process.pid}`)
+const redis = createRedis(data.redisUrl, `seckill-writer-${process.pid}`, data.redisTimeoutMs)
 const connected = redis.connect().catch(() => {})
 const writer = new OrderWriter(redis, createPool(data.pg), data.writer)
 

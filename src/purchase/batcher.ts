@@ -1,20 +1,28 @@
 import type { ReserveReply } from '../store/scripts'
 import type { Attempt } from './attempt'
-import type { ReserveBatch, ReserveOutcome } from './reserve-batch'
+import { failureOf, type ReserveBatch, type ReserveOutcome } from './reserve-batch'
 
 /**
  * Collects admitted attempts per sale and sends each sale's batch as one reserve-6.lua call,
  * when the batch is full (BATCH_MAX) or the window (BATCH_WINDOW_US) ends. One shared timer for
  * all sales, never one per request.
+ *
+ * Every batch is answered within `timeoutMs`: a call still unanswered then is answered
+ * outcome_unknown (it was sent, so it may have been reserved). Until that late call settles, the
+ * stock store is taken to be hung and new batches are not sent at all: they are answered
+ * unavailable at once, which is then the truth (nothing was reserved for them), instead of
+ * piling more unknown outcomes into a Redis that does not answer.
  */
 export interface BatchSink {
   onReply(a: Attempt, reply: ReserveReply): void
-  onFailure(a: Attempt): void
+  onFailure(a: Attempt, code: 'unavailable' | 'outcome_unknown'): void
 }
 
 export interface BatcherOptions {
   readonly windowUs: number
   readonly max: number
+  /** the longest a batch waits for Redis before its buyers are answered outcome_unknown */
+  readonly timeoutMs: number
   run(batch: ReserveBatch): Promise<ReserveOutcome>
   /** where a sale's answers go (its SaleDesk) */
   sinkOf(saleId: string): BatchSink
@@ -26,6 +34,8 @@ export class Batcher {
   private readonly pending = new Map<string, Attempt[]>()
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null
   private inFlight = 0
+  /** calls answered outcome_unknown whose Redis reply has not come yet */
+  private stalled = 0
   private idleWaiters: (() => void)[] = []
 
   constructor(private readonly opts: BatcherOptions) {}
@@ -70,31 +80,93 @@ export class Batcher {
     this.pending.clear()
   }
 
-  private send(saleId: string, list: Attempt[]): void {
-    const argv: (string | number)[] = [list.length]
-    for (const a of list) argv.push(a.orderId, a.userId, a.quantity, a.idemKey)
-    this.inFlight++
-    this.opts.onFlush?.(list.length)
-    this.opts.run({ saleId, argv }).then(
-      (outcome) => this.finish(saleId, list, outcome),
-      (err: Error) =>
-        this.finish(saleId, list, { ok: false, code: 'unavailable', detail: err.message }),
-    )
+  /** A batch is sent but unanswered past the timeout: Redis is not answering. */
+  get hung(): boolean {
+    return this.stalled > 0
   }
 
-  private finish(saleId: string, list: Attempt[], outcome: ReserveOutcome): void {
+  private send(saleId: string, list: Attempt[]): void {
+    this.inFlight++
+    if (this.stalled > 0) {
+      this.finish(saleId, list, HUNG)
+      return
+    }
+    const argv: (string | number)[] = [list.length]
+    for (const a of list) argv.push(a.orderId, a.userId, a.quantity, a.idemKey)
+    this.opts.onFlush?.(list.length)
+    const call = new BatchCall(this, saleId, list)
+    call.timer = setTimeout(call.onTimeout, this.opts.timeoutMs)
+    this.opts.run({ saleId, argv }).then(call.onOutcome, call.onError)
+  }
+
+  /** @internal the call's reply came after its buyers were answered outcome_unknown */
+  lateReply(): void {
+    this.stalled--
+  }
+
+  /** @internal the call timed out: its buyers are answered now */
+  timedOut(saleId: string, list: Attempt[]): void {
+    this.stalled++
+    this.finish(saleId, list, TIMED_OUT)
+  }
+
+  /** @internal */
+  finish(saleId: string, list: Attempt[], outcome: ReserveOutcome): void {
     this.inFlight--
     const sink = this.opts.sinkOf(saleId)
-    // A reply count that does not match is a fault of ours; answer 503 rather than guess.
+    // A reply count that does not match is a fault of ours: the batch did run, so its outcome
+    // is unknown to us.
     if (outcome.ok && outcome.replies.length === list.length) {
       for (let i = 0; i < list.length; i++) sink.onReply(list[i]!, outcome.replies[i]!)
     } else {
-      for (const a of list) sink.onFailure(a)
+      const code = outcome.ok ? 'outcome_unknown' : outcome.code
+      for (const a of list) sink.onFailure(a, code)
     }
     if (!this.busy) {
       const waiters = this.idleWaiters
       this.idleWaiters = []
       for (const w of waiters) w()
     }
+  }
+}
+
+const HUNG: ReserveOutcome = {
+  ok: false,
+  code: 'unavailable',
+  detail: 'an earlier batch is still unanswered: the stock store is not answering',
+}
+const TIMED_OUT: ReserveOutcome = {
+  ok: false,
+  code: 'outcome_unknown',
+  detail: 'the stock store did not answer in time',
+}
+
+/** One batch on its way to Redis: answered once, by its reply or by its timer. */
+class BatchCall {
+  timer: NodeJS.Timeout | null = null
+  private answered = false
+
+  constructor(
+    private readonly batcher: Batcher,
+    private readonly saleId: string,
+    private readonly list: Attempt[],
+  ) {}
+
+  readonly onTimeout = (): void => {
+    this.timer = null
+    if (this.answered) return
+    this.answered = true
+    this.batcher.timedOut(this.saleId, this.list)
+  }
+
+  readonly onOutcome = (outcome: ReserveOutcome): void => {
+    if (this.answered) return this.batcher.lateReply()
+    this.answered = true
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.batcher.finish(this.saleId, this.list, outcome)
+  }
+
+  readonly onError = (err: unknown): void => {
+    this.onOutcome(failureOf(err))
   }
 }

@@ -16,7 +16,29 @@ export interface ReserveBatch {
 
 export type ReserveOutcome =
   | { readonly ok: true; readonly replies: ReserveReply[] }
-  | { readonly ok: false; readonly code: 'unavailable'; readonly detail: string }
+  | {
+      readonly ok: false
+      /** unavailable: never reached Redis; outcome_unknown: it may have run there */
+      readonly code: 'unavailable' | 'outcome_unknown'
+      readonly detail: string
+    }
+
+/** ioredis's words for a command refused before it was written (no connection ready). */
+const NOT_WRITTEN = "Stream isn't writeable"
+/**
+ * Redis errors that refuse a command before it runs. Any other failure (a connection lost after
+ * the write, a timeout, an unexpected script error) may have left the batch applied.
+ */
+const REFUSED_BEFORE_RUN = /^(LOADING|OOM|MASTERDOWN|READONLY|NOPERM|NOAUTH|BUSY|NOSCRIPT) /
+
+export function failureOf(err: unknown): ReserveOutcome & { ok: false } {
+  const e = err as Error
+  const message = e?.message ?? String(err)
+  const notRun =
+    message.startsWith(NOT_WRITTEN) ||
+    (e?.name === 'ReplyError' && REFUSED_BEFORE_RUN.test(message))
+  return { ok: false, code: notRun ? 'unavailable' : 'outcome_unknown', detail: message }
+}
 
 export async function reserveBatch(
   redis: ScriptedRedis,
@@ -36,6 +58,6 @@ export async function reserveBatch(
     )
     return { ok: true, replies }
   } catch (err) {
-    return { ok: false, code: 'unavailable', detail: (err as Error).message }
+    return failureOf(err)
   }
 }

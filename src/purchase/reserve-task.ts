@@ -8,11 +8,12 @@ import { type ReserveBatch, type ReserveOutcome, reserveBatch } from './reserve-
  */
 interface TaskData {
   readonly redisUrl: string
+  readonly redisTimeoutMs: number
   readonly prefix: string
 }
 
 const data = workerData as TaskData
-const redis = createRedis(data.redisUrl, `seckill-reserve-${process.pid}`)
+const redis = createRedis(data.redisUrl, `seckill-reserve-${process.pid}`, data.redisTimeoutMs)
 const connected = redis.connect().then(
   () => true,
   () => false,

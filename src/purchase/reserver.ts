@@ -18,12 +18,14 @@ export interface ReserverOptions {
   readonly mode: 'piscina' | 'inline'
   readonly threads: number
   readonly redisUrl: string
+  /** ioredis's own bound; the batcher answers buyers far sooner (PURCHASE_TIMEOUT_MS) */
+  readonly redisTimeoutMs: number
   readonly prefix: string
 }
 
 export async function createReserver(o: ReserverOptions): Promise<Reserver> {
   if (o.mode === 'inline') {
-    const redis = await connectRedis(o.redisUrl, `seckill-reserve-${process.pid}`)
+    const redis = await connectRedis(o.redisUrl, `seckill-reserve-${process.pid}`, o.redisTimeoutMs)
     return {
       run: (batch) => reserveBatch(redis, o.prefix, batch),
       close: async () => {
@@ -37,7 +39,10 @@ export async function createReserver(o: ReserverOptions): Promise<Reserver> {
     maxThreads: o.threads,
     // Threads live as long as the process: each holds a Redis connection worth keeping.
     idleTimeout: Number.POSITIVE_INFINITY,
-    workerData: { redisUrl: o.redisUrl, prefix: o.prefix },
+    // Not 'sync' (the default): a thread frozen in Atomics.wait between tasks never runs
+    // ioredis's reconnect timer (see cluster/order-writer-loop.ts).
+    atomics: 'async',
+    workerData: { redisUrl: o.redisUrl, redisTimeoutMs: o.redisTimeoutMs, prefix: o.prefix },
   })
   // Every thread must have its Redis connection before the worker takes traffic.
   const warm = await Promise.all(

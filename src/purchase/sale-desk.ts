@@ -91,11 +91,15 @@ export class SaleDesk {
     this.drain()
   }
 
-  /** The batch never got an answer (Redis unreachable): nothing was reserved for it here. */
-  onFailure(a: Attempt): void {
+  /**
+   * The batch got no answer: never sent (unavailable), or sent and unanswered in time
+   * (outcome_unknown: Redis may have reserved it). Either way the quota comes back: it only
+   * filters, and if Redis did sell the unit, Redis refuses the attempts that unit would cover.
+   */
+  onFailure(a: Attempt, code: 'unavailable' | 'outcome_unknown'): void {
     this.inflight -= a.quantity
     this.quota += a.quantity
-    this.deps.settle(a, 'unavailable', null, this.record.id, false)
+    this.deps.settle(a, code, null, this.record.id, false)
     // Waiting buyers go on with the quota that came back: they get their own answer (a sale,
     // or 503 as well while Redis is down) rather than waiting out PARK_TIMEOUT_MS.
     this.drain()

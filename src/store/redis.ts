@@ -5,10 +5,14 @@ import { defineScripts, preloadScripts, type ScriptedRedis } from './scripts'
  * Redis clients. Purchases never wait in an offline queue behind a dead connection: a command
  * issued while disconnected fails at once, and the caller answers 503 with nothing reserved.
  */
-export function createRedis(url: string, name: string): ScriptedRedis {
+export function createRedis(url: string, name: string, timeoutMs: number): ScriptedRedis {
   const client = new Redis(url, {
     connectionName: name,
     enableOfflineQueue: false,
+    // A hung Redis (stopped, swapping, a partition with no RST) must not leave callers waiting
+    // without bound: every command fails after REDIS_TIMEOUT_MS. The command stays in ioredis's
+    // queue, so a late reply is still matched to it and dropped, never to a later command.
+    commandTimeout: timeoutMs,
     // ioredis re-sends unanswered commands after a reconnect; reserve-6.lua is idempotent by
     // orderId for exactly this reason.
     maxRetriesPerRequest: 1,
@@ -21,8 +25,12 @@ export function createRedis(url: string, name: string): ScriptedRedis {
 }
 
 /** Connect, check the eviction policy, and load the scripts; throws with what to do. */
-export async function connectRedis(url: string, name: string): Promise<ScriptedRedis> {
-  const client = createRedis(url, name)
+export async function connectRedis(
+  url: string,
+  name: string,
+  timeoutMs: number,
+): Promise<ScriptedRedis> {
+  const client = createRedis(url, name, timeoutMs)
   try {
     await client.connect()
   } catch (err) {

@@ -24,7 +24,11 @@ function send(msg: ToPrimary): void {
 
 async function main(): Promise<void> {
   const config = loadConfig()
-  const redis = await connectRedis(config.REDIS_URL, `seckill-worker-${process.pid}`)
+  const redis = await connectRedis(
+    config.REDIS_URL,
+    `seckill-worker-${process.pid}`,
+    config.REDIS_TIMEOUT_MS,
+  )
   // Order lookups only: connects on first use, so the purchase path never waits for PostgreSQL.
   const pg = createPool({
     url: config.DATABASE_URL,
@@ -36,6 +40,7 @@ async function main(): Promise<void> {
     mode: config.RESERVE_MODE,
     threads: config.PISCINA_THREADS,
     redisUrl: config.REDIS_URL,
+    redisTimeoutMs: config.REDIS_TIMEOUT_MS,
     prefix: config.REDIS_PREFIX,
   })
 
@@ -44,6 +49,7 @@ async function main(): Promise<void> {
   const batcher = new Batcher({
     windowUs: config.BATCH_WINDOW_US,
     max: config.BATCH_MAX,
+    timeoutMs: config.PURCHASE_TIMEOUT_MS,
     run: (batch) => reserver.run(batch),
     sinkOf: (saleId) => desks.get(saleId)!,
     onFlush: (size) => batchSize.observe(size),

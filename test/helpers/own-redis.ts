@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,28 +13,33 @@ export interface OwnRedis {
   readonly url: string
   readonly port: number
   readonly client: Redis
+  /** SIGKILL the server and wait until it is gone (the data dir stays: AOF, if on, survives) */
+  kill(): Promise<void>
+  /** start it again on the same port, directory and arguments; resolves when it answers PING */
+  start(): Promise<void>
+  /** SIGSTOP: the process hangs with its sockets open (what a swapping or frozen Redis does) */
+  pause(): void
+  /** SIGCONT after pause() */
+  resume(): void
 }
 
 export async function ownRedis(t: Teardown, extraArgs: string[] = []): Promise<OwnRedis> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'seckill-redis-'))
-  const proc = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      ...extraArgs,
-    ],
-    { stdio: 'ignore' },
-  )
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    ...extraArgs,
+  ]
+  let proc: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' })
   const client = new Redis({
     port,
     host: '127.0.0.1',
@@ -42,26 +47,52 @@ export async function ownRedis(t: Teardown, extraArgs: string[] = []): Promise<O
     maxRetriesPerRequest: 1,
     retryStrategy: () => 50,
   })
-  const deadline = Date.now() + 5000
-  for (;;) {
-    try {
-      await client.connect()
-      await client.ping()
-      break
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`own redis-server on ${port} did not start: ${(err as Error).message}`)
-      client.disconnect()
-      await new Promise((r) => setTimeout(r, 50))
+  // Up once the data set is loaded: a Redis restarted on its AOF answers LOADING until then.
+  const answering = async () => {
+    const deadline = Date.now() + 10000
+    for (;;) {
+      try {
+        if (client.status === 'wait' || client.status === 'end') await client.connect()
+        await client.ping()
+        return
+      } catch (err) {
+        if (Date.now() > deadline)
+          throw new Error(`own redis-server on ${port} did not start: ${(err as Error).message}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
     }
   }
+  await answering()
+  const gone = (p: ChildProcess) =>
+    p.exitCode !== null || p.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((r) => p.once('exit', () => r()))
   t.teardown(async () => {
     client.disconnect()
+    proc.kill('SIGCONT')
     proc.kill('SIGKILL')
-    await new Promise((r) => proc.once('exit', r))
+    await gone(proc)
     rmSync(dir, { recursive: true, force: true })
   })
-  return { url: `redis://127.0.0.1:${port}`, port, client }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    client,
+    async kill() {
+      proc.kill('SIGKILL')
+      await gone(proc)
+    },
+    async start() {
+      proc = spawn('redis-server', args, { stdio: 'ignore' })
+      await answering()
+    },
+    pause() {
+      proc.kill('SIGSTOP')
+    },
+    resume() {
+      proc.kill('SIGCONT')
+    },
+  }
 }
 
 /** INFO commandstats as {command: calls}. */

@@ -24,18 +24,19 @@ interface Rig {
   flushes: number[]
 }
 
-function rig(windowUs: number, max: number): Rig {
+function rig(windowUs: number, max: number, timeoutMs = 60_000): Rig {
   const calls: Call[] = []
   const events: string[] = []
   const flushes: number[] = []
   const batcher = new Batcher({
     windowUs,
     max,
+    timeoutMs,
     run: (batch) =>
       new Promise<ReserveOutcome>((resolve, reject) => calls.push({ batch, resolve, reject })),
     sinkOf: (saleId) => ({
       onReply: (a, reply) => events.push(`reply ${saleId} ${a.orderId} ${reply[0]}/${reply[1]}`),
-      onFailure: (a) => events.push(`fail ${saleId} ${a.orderId}`),
+      onFailure: (a, code) => events.push(`fail ${saleId} ${a.orderId} ${code}`),
     }),
     onFlush: (size) => flushes.push(size),
   })
@@ -183,14 +184,26 @@ t.test('a full batch of one sale does not take the other sale collecting with it
   await r.batcher.idle()
 })
 
-t.test('a rejected run answers every attempt of its batch with onFailure', async (t) => {
+t.test(
+  'a run rejected after the batch was sent answers every attempt outcome_unknown',
+  async (t) => {
+    const r = rig(0, 100)
+    r.batcher.add(attempt('s1', 1))
+    r.batcher.add(attempt('s1', 2))
+    await turn()
+    r.calls[0]!.reject(new Error('Connection is closed.'))
+    await r.batcher.idle()
+    t.strictSame(r.events, ['fail s1 s1.o1 outcome_unknown', 'fail s1 s1.o2 outcome_unknown'])
+  },
+)
+
+t.test('a run ioredis refused before writing it answers every attempt unavailable', async (t) => {
   const r = rig(0, 100)
   r.batcher.add(attempt('s1', 1))
-  r.batcher.add(attempt('s1', 2))
   await turn()
-  r.calls[0]!.reject(new Error('connection lost'))
+  r.calls[0]!.reject(new Error("Stream isn't writeable and enableOfflineQueue options is false"))
   await r.batcher.idle()
-  t.strictSame(r.events, ['fail s1 s1.o1', 'fail s1 s1.o2'])
+  t.strictSame(r.events, ['fail s1 s1.o1 unavailable'])
 })
 
 t.test('an unavailable outcome answers every attempt with onFailure', async (t) => {
@@ -200,8 +213,53 @@ t.test('an unavailable outcome answers every attempt with onFailure', async (t) 
   await turn()
   r.calls[0]!.resolve({ ok: false, code: 'unavailable', detail: 'down' })
   await r.batcher.idle()
-  t.strictSame(r.events, ['fail s1 s1.o1', 'fail s1 s1.o2'])
+  t.strictSame(r.events, ['fail s1 s1.o1 unavailable', 'fail s1 s1.o2 unavailable'])
 })
+
+t.test(
+  'a batch unanswered past the timeout is answered outcome_unknown, and its late reply is dropped',
+  async (t) => {
+    const r = rig(0, 100, 30)
+    r.batcher.add(attempt('s1', 1))
+    await turn()
+    t.equal(r.calls.length, 1)
+    await sleep(60)
+    t.strictSame(r.events, ['fail s1 s1.o1 outcome_unknown'], 'answered when the timeout ends')
+    t.equal(r.batcher.hung, true, 'the stock store counts as hung')
+    t.equal(r.batcher.busy, false, 'nothing left to wait for on a graceful stop')
+    r.calls[0]!.resolve(ok([0, 1]))
+    await turn()
+    t.strictSame(r.events, ['fail s1 s1.o1 outcome_unknown'], 'the late reply answers nobody')
+    t.equal(r.batcher.hung, false, 'a late reply ends the hang')
+  },
+)
+
+t.test(
+  'while a timed-out batch is unanswered, new batches are not sent and are answered unavailable',
+  async (t) => {
+    const r = rig(0, 100, 30)
+    r.batcher.add(attempt('s1', 1))
+    await turn()
+    await sleep(60)
+    r.batcher.add(attempt('s1', 2))
+    r.batcher.add(attempt('s2', 3))
+    await turn()
+    t.equal(r.calls.length, 1, 'no second call reached the hung store')
+    t.strictSame(r.events, [
+      'fail s1 s1.o1 outcome_unknown',
+      'fail s1 s1.o2 unavailable',
+      'fail s2 s2.o3 unavailable',
+    ])
+    r.calls[0]!.reject(new Error('Command timed out'))
+    await turn()
+    r.batcher.add(attempt('s1', 4))
+    await turn()
+    t.equal(r.calls.length, 2, 'once the hung call settles, batches go out again')
+    r.calls[1]!.resolve(ok([0, 1]))
+    await r.batcher.idle()
+    t.strictSame(r.events.slice(3), ['reply s1 s1.o4 0/1'])
+  },
+)
 
 t.test(
   'a reply count that does not match the batch fails every attempt, none is guessed',
@@ -213,7 +271,13 @@ t.test(
     r.calls[0]!.resolve(ok([0, 5], [0, 4]))
     r.calls[1]!.resolve(ok([0, 5], [0, 4]))
     await r.batcher.idle()
-    t.strictSame(r.events, ['fail s1 s1.o1', 'fail s1 s1.o2', 'fail s1 s1.o3', 'fail s2 s2.o4'])
+    // The batch ran in Redis, so what it did is unknown: never claimed as nothing reserved.
+    t.strictSame(r.events, [
+      'fail s1 s1.o1 outcome_unknown',
+      'fail s1 s1.o2 outcome_unknown',
+      'fail s1 s1.o3 outcome_unknown',
+      'fail s2 s2.o4 outcome_unknown',
+    ])
   },
 )
 
@@ -261,7 +325,7 @@ t.test(
     await done
     t.equal(idle, true)
     t.equal(r.batcher.busy, false)
-    t.strictSame(r.events, ['reply s1 s1.o1 0/1', 'fail s2 s2.o2'])
+    t.strictSame(r.events, ['reply s1 s1.o1 0/1', 'fail s2 s2.o2 outcome_unknown'])
   },
 )
 
@@ -272,6 +336,7 @@ t.test('idle() also waits for attempts a sink adds back while answering', async 
   batcher = new Batcher({
     windowUs: 0,
     max: 100,
+    timeoutMs: 60_000,
     run: (batch) =>
       new Promise<ReserveOutcome>((resolve, reject) => calls.push({ batch, resolve, reject })),
     sinkOf: (saleId) => ({

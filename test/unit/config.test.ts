@@ -33,6 +33,8 @@ t.test('with only the admin token set, every variable takes its documented defau
     PARK_TIMEOUT_MS: 5000,
     RATE_LIMIT_PER_USER: 0,
     SALE_POLL_MS: 200,
+    PURCHASE_TIMEOUT_MS: 500,
+    REDIS_TIMEOUT_MS: 2000,
     SHUTDOWN_TIMEOUT_MS: 10000,
     DATABASE_URL: '',
     PG_SCHEMA: 'public',

@@ -276,16 +276,23 @@ t.test(
   },
 )
 
-t.test('an unanswered batch gives the quota back and settles unavailable', async (t) => {
+t.test('an unanswered batch gives the quota back and settles with its code', async (t) => {
   const h = harness()
   h.desk.grant(20, false)
   const a = attempt('a1', 3)
   h.desk.admit(a)
   t.equal(h.desk.quota, 17)
-  h.desk.onFailure(a)
+  h.desk.onFailure(a, 'unavailable')
   t.equal(h.desk.quota, 20)
   t.equal(h.desk.inflight, 0)
-  t.strictSame(h.settled, [['a1', 'unavailable', null, false]])
+  const b = attempt('a2', 2)
+  h.desk.admit(b)
+  h.desk.onFailure(b, 'outcome_unknown')
+  t.equal(h.desk.quota, 20, 'an unknown outcome gives the quota back too: Redis decides')
+  t.strictSame(h.settled, [
+    ['a1', 'unavailable', null, false],
+    ['a2', 'outcome_unknown', null, false],
+  ])
   t.equal(h.desk.soldOut, false)
 })
 
@@ -579,7 +586,7 @@ t.test(
     h.desk.admit(first)
     h.desk.admit(attempt('a2'))
     t.same(h.enqueued, ['a1'], 'one unit of quota: the second waits')
-    h.desk.onFailure(first)
+    h.desk.onFailure(first, 'unavailable')
     t.same(h.settled, [['a1', 'unavailable', null, false]])
     t.same(h.enqueued, ['a1', 'a2'], 'the waiting buyer goes on at once')
     t.equal(h.desk.quota, 0)
