@@ -17,9 +17,11 @@
     ARGV[base + 1] orderId       1..200 bytes, chosen by the caller, unique per attempt: a
                                  re-sent command (ioredis replays unanswered commands after a
                                  reconnect) finds its order and creates no second one
-    ARGV[base + 2] userId        0..128 bytes; "" is an anonymous buyer (no per-user limit)
+    ARGV[base + 2] userId        0..512 bytes; "" is an anonymous buyer (no per-user limit)
     ARGV[base + 3] quantity      integer 1..perUserLimit
-    ARGV[base + 4] idempotency key, 0..128 bytes; "" for none
+    ARGV[base + 4] idempotency key, 0..512 bytes; "" for none
+    (The HTTP layer allows 128 characters, src/identifier.ts; 128 UTF-8 characters are at most
+    512 bytes. Lua counts bytes: this is only the bound that keeps the keys small.)
 
   Output: one reply per attempt, in input order: {code, remaining, orderId, quantity,
     createdAt, expiresAt} (times in epoch ms; the last four only when code >= 0)
@@ -78,7 +80,7 @@ for i = 1, n do
   local previous = rcall('HEXISTS', ordersKey, orderId) == 1 and orderId
     or (idemField and rcall('HGET', idemKey, idemField))
 
-  if #orderId < 1 or #orderId > 200 or #userId > 128 or #key > 128
+  if #orderId < 1 or #orderId > 200 or #userId > 512 or #key > 512
     or qty == nil or qty ~= math.floor(qty) or qty < 1 or qty > limit then
     replies[i] = {-6, stock - sold}
   elseif previous then

@@ -1,6 +1,6 @@
 import type { Config } from '../config'
-import { isIdentifier } from '../identifier'
 import { ERRORS } from '../errors'
+import { isIdentifier } from '../identifier'
 import { countAnswer } from '../metrics'
 import type { Attempt, Outcome } from '../purchase/attempt'
 import { newOrderId } from '../purchase/order-id'

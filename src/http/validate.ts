@@ -1,8 +1,16 @@
+import { isUtf8 } from 'node:buffer'
 import { z } from 'zod'
+import { isIdentifier } from '../identifier'
 
 /** Request bodies, validated strictly: an unknown field is a 400, not silently ignored. */
 
+// A subset of the identifier rule (src/identifier.ts), so a sale id needs no second check.
 export const SALE_ID = /^[A-Za-z0-9_-]{1,64}$/
+
+/** The `detail` of a 400 for an identifier that breaks the rule of API.md "Identifiers". */
+export function identifierRule(field: string): string {
+  return `${field} must be 1-128 characters of UTF-8 text without control characters`
+}
 
 const isoOrNull = z
   .union([z.iso.datetime({ offset: true }), z.null()])
@@ -25,9 +33,25 @@ export const newSaleBody = z
   })
 
 export const newOrderBody = z.strictObject({
-  userId: z.string().min(1).max(128),
+  userId: z.string().refine(isIdentifier, identifierRule('userId')),
   quantity: z.number().int().min(1).max(1e9).default(1),
 })
+
+/**
+ * A header value as the text the client sent. uWS hands header bytes over one char per byte
+ * (latin1), so UTF-8 `中` arrives as three chars and would be stored as mojibake; a query
+ * parameter, by contrast, arrives already percent- and UTF-8-decoded. Returns null when the bytes
+ * are not UTF-8. ASCII (every header in practice) is returned as is, without a copy. (uWS also
+ * drops bytes >= 0x80 at both ends of a value, trimming them as if whitespace: that loss cannot
+ * be seen from here.)
+ */
+export function headerText(raw: string): string | null {
+  let i = 0
+  while (i < raw.length && raw.charCodeAt(i) < 0x80) i++
+  if (i === raw.length) return raw
+  const bytes = Buffer.from(raw, 'latin1')
+  return isUtf8(bytes) ? bytes.toString('utf8') : null
+}
 
 /** One line naming each bad field, for the `detail` of a 400. */
 export function describeIssues(err: z.ZodError): string {

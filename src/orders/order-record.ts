@@ -1,3 +1,5 @@
+import { isIdentifier } from '../identifier'
+
 /**
  * An order as the three places hold it: the JSON in the sale's Redis orders hash, an entry of the
  * sale's order stream, and a PostgreSQL row. Pure: no I/O.
@@ -66,7 +68,13 @@ export function orderFromEntry(saleId: string, flat: readonly string[]): OrderRe
   if (!orderId || orderId.length > 200) return 'orderId is missing or longer than 200 bytes'
   const quantity = Number(f.quantity)
   if (!Number.isInteger(quantity) || quantity < 1) return `quantity "${f.quantity}" is not >= 1`
-  if (f.userId === undefined || f.userId.length > 128) return 'userId is missing or too long'
+  // The HTTP rule (src/identifier.ts), checked again so an entry PostgreSQL would refuse (an old
+  // one with a NUL) goes to the dead letters with this sentence, not a driver error. '' is anonymous.
+  if (f.userId === undefined || (f.userId !== '' && !isIdentifier(f.userId))) {
+    return 'userId is missing or not 1-128 characters of text'
+  }
+  const key = f.idempotencyKey ?? ''
+  if (key !== '' && !isIdentifier(key)) return 'idempotencyKey is not 1-128 characters of text'
   const status = f.status ?? 'reserved'
   if (!STATUSES.has(status)) return `status "${status}" is not an order status`
   const createdAt = ms(f.createdAt)
@@ -80,7 +88,7 @@ export function orderFromEntry(saleId: string, flat: readonly string[]): OrderRe
     userId: f.userId,
     quantity,
     status: status as OrderStatus,
-    idempotencyKey: f.idempotencyKey ?? '',
+    idempotencyKey: key,
     createdAt,
     expiresAt,
     paidAt,

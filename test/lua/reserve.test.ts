@@ -177,16 +177,17 @@ const rows: Row[] = [
     },
   },
   {
-    should: 'accepts the longest orderId (200), userId (128) and idempotency key (128 bytes)',
+    // 128 four-byte characters (emoji): the longest identifier HTTP lets through, 512 bytes.
+    should: 'accepts the longest orderId (200 bytes), userId and idempotency key (512 bytes)',
     before: { sale: {} },
     calls: [
-      one(['o'.repeat(200), 'u'.repeat(128), 1, 'k'.repeat(128)], [0, 9, 'o'.repeat(200), 1]),
+      one(['o'.repeat(200), '😀'.repeat(128), 1, '😀'.repeat(128)], [0, 9, 'o'.repeat(200), 1]),
     ],
     after: {
       sold: 1,
-      users: { ['u'.repeat(128)]: '1' },
-      idem: { [idem('u'.repeat(128), 'k'.repeat(128))]: 'o'.repeat(200) },
-      orders: { ['o'.repeat(200)]: ['u'.repeat(128), 1, 'k'.repeat(128)] },
+      users: { ['😀'.repeat(128)]: '1' },
+      idem: { [idem('😀'.repeat(128), '😀'.repeat(128))]: 'o'.repeat(200) },
+      orders: { ['o'.repeat(200)]: ['😀'.repeat(128), 1, '😀'.repeat(128)] },
       streamLength: 1,
     },
   },
@@ -204,8 +205,8 @@ const rows: Row[] = [
       ['a quantity over perUserLimit from the anonymous user', ['o1', '', 3, '']],
       ['an empty orderId', ['', 'u1', 1, 'k']],
       ['an orderId over 200 bytes', ['o'.repeat(201), 'u1', 1, 'k']],
-      ['a userId over 128 bytes', ['o1', 'u'.repeat(129), 1, 'k']],
-      ['an idempotency key over 128 bytes', ['o1', 'u1', 1, 'k'.repeat(129)]],
+      ['a userId over 512 bytes', ['o1', 'u'.repeat(513), 1, 'k']],
+      ['an idempotency key over 512 bytes', ['o1', 'u1', 1, 'k'.repeat(513)]],
     ] as const
   ).map(
     ([what, attempt]): Row => ({

@@ -95,6 +95,15 @@ t.test('an anonymous buyer (empty userId) is a valid order', async (t) => {
   t.match(orderFromEntry('s1', flat(fields({ userId: '' }))), { userId: '' })
 })
 
+t.test(
+  'a userId of 128 emoji (256 UTF-16 units) is accepted: the limit is characters',
+  async (t) => {
+    t.match(orderFromEntry('s1', flat(fields({ userId: '😀'.repeat(128) }))), {
+      userId: '😀'.repeat(128),
+    })
+  },
+)
+
 t.test('a userId of 128 characters and an orderId of 200 are still accepted', async (t) => {
   const o = orderFromEntry(
     's1',
@@ -119,6 +128,8 @@ t.test('orderFromEntry refuses each malformed field with a sentence naming it', 
     ['a quantity that is not a number', { quantity: 'two' }, /quantity "two"/],
     ['a missing userId', { userId: undefined }, /userId/],
     ['a userId over 128 characters', { userId: 'u'.repeat(129) }, /userId/],
+    ['a userId with a NUL (PostgreSQL refuses it)', { userId: 'a\u0000b' }, /userId/],
+    ['an idempotencyKey with a NUL', { idempotencyKey: 'k\u0000' }, /idempotencyKey/],
     ['an unknown status', { status: 'refunded' }, /status "refunded"/],
     ['a missing createdAt', { createdAt: undefined }, /createdAt/],
     ['a createdAt that is not a number', { createdAt: 'yesterday' }, /createdAt/],
