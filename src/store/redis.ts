@@ -37,10 +37,24 @@ export async function connectRedis(
     client.disconnect()
     throw new Error(
       `Redis is not reachable at ${redactUrl(url)} (${(err as Error).message}). ` +
-        'Start it (redis-server --port 6379) or set REDIS_URL.',
+        `${startHint(url)} or set REDIS_URL.`,
     )
   }
   return client
+}
+
+/** How to start the Redis the URL names: its host and port, not the default's. */
+function startHint(url: string): string {
+  let host: string
+  let port: string
+  try {
+    const u = new URL(url)
+    host = u.hostname || '127.0.0.1'
+    port = u.port || '6379'
+  } catch {
+    return 'Start it'
+  }
+  return `Start Redis on ${host}:${port} (redis-server --port ${port})`
 }
 
 /** Refuse to run on a Redis that may evict keys: an evicted stock counter is an oversell. */

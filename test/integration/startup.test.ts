@@ -50,6 +50,12 @@ t.test('an unreachable Redis stops the start with a message that says what to do
   t.not(code, 0)
   t.match(out, new RegExp(`Redis is not reachable at redis://127.0.0.1:${port}`))
   t.match(out, /set REDIS_URL/)
+  t.match(
+    out,
+    new RegExp(`Start Redis on 127\\.0\\.0\\.1:${port} \\(redis-server --port ${port}\\)`),
+    "the start hint names the URL's host and port",
+  )
+  t.notMatch(out, /\b6379\b/, 'not the default port')
 })
 
 t.test('bad configuration stops the start naming the variable and its range', async (t) => {
