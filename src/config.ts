@@ -1,3 +1,5 @@
+import { createPublicKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { availableParallelism, hostname } from 'node:os'
 import { z } from 'zod'
 
@@ -48,13 +50,59 @@ const schema = z.object({
   // Attempts waiting for quota (all of it in flight) per worker; more are refused with 429.
   PARK_MAX: int('PARK_MAX', 20000, 0, 10000000),
   PARK_TIMEOUT_MS: int('PARK_TIMEOUT_MS', 5000, 10, 600000),
-  // Requests per second one userId may send to one worker before 429; 0 turns it off.
+  // Purchase requests per second (wall-clock windows) one buyer, or one client address, may send
+  // to the node, all workers together (src/http/rate-limit.ts), before 429; 0 turns it off.
   RATE_LIMIT_PER_USER: int('RATE_LIMIT_PER_USER', 0, 0, 1000000),
+  RATE_LIMIT_PER_IP: int('RATE_LIMIT_PER_IP', 0, 0, 1000000),
+  // Who the buyer is (API.md "Buyer identity"): what the request asserts (the Go reference's
+  // behaviour, the default), or the `sub` of a JWT from the operator's login system.
+  BUYER_IDENTITY: z
+    .enum(['asserted', 'signed'], { error: 'BUYER_IDENTITY must be asserted or signed' })
+    .default('asserted'),
+  // HS256: RFC 7518 wants an HMAC key at least as long as the hash (32 bytes for SHA-256).
+  BUYER_JWT_SECRET: z
+    .string()
+    .refine(
+      (s) => Buffer.byteLength(s) >= 32,
+      'BUYER_JWT_SECRET must be at least 32 bytes (HS256 key)',
+    )
+    .optional(),
+  // EdDSA: the PEM text, or the path of a PEM file, read here once so a bad key stops the start.
+  BUYER_JWT_PUBLIC_KEY: z
+    .string()
+    .transform((v, ctx) => {
+      const pem = ed25519Pem(v)
+      if (pem === null) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'BUYER_JWT_PUBLIC_KEY must be an Ed25519 public key: PEM text or the path of a PEM file',
+        })
+        return z.NEVER
+      }
+      return pem
+    })
+    .optional(),
+  BUYER_JWT_ISSUER: z.string().min(1).optional(),
+  BUYER_JWT_AUDIENCE: z.string().min(1).optional(),
+  // Clock skew allowed between the login system and this host, for exp and nbf.
+  BUYER_JWT_LEEWAY_S: int('BUYER_JWT_LEEWAY_S', 5, 0, 300),
+  // Verified tokens kept per worker (two generations of this many, src/buyer-token.ts): a buyer
+  // who presses "buy" again costs a Map lookup, not an Ed25519 check (~11k/s on one core).
+  BUYER_TOKEN_CACHE: int('BUYER_TOKEN_CACHE', 10000, 0, 10000000),
   SALE_POLL_MS: int('SALE_POLL_MS', 200, 10, 60000),
   // The longest a buyer waits on Redis: a batch unanswered this long is answered 503
   // outcome_unknown (it may have been reserved). A few hundred ms is far above a healthy batch's
   // round trip (under 15 ms at p99 in the benchmarks) and well below a client's patience.
   PURCHASE_TIMEOUT_MS: int('PURCHASE_TIMEOUT_MS', 500, 10, 60000),
+  // What Redis must promise about acknowledged writes before the node starts: any (warn when it
+  // keeps no AOF, so a stock Redis still works), aof (appendonly yes with appendfsync everysec or
+  // always: the production setting), aof-always (appendfsync always).
+  REDIS_DURABILITY: z
+    .enum(['any', 'aof', 'aof-always'], {
+      error: 'REDIS_DURABILITY must be any, aof or aof-always',
+    })
+    .default('any'),
   // Every other Redis command (pay, cancel, sale admin, the primary, the writer) fails after this.
   REDIS_TIMEOUT_MS: int('REDIS_TIMEOUT_MS', 2000, 50, 600000),
   // Empty: node-postgres reads PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD and their defaults.
@@ -86,6 +134,10 @@ const schema = z.object({
   WRITER_IDLE_MS: int('WRITER_IDLE_MS', 20, 1, 10000),
   // How often reserved orders past their deadline are expired and their units returned.
   SWEEP_MS: int('SWEEP_MS', 1000, 50, 600000),
+  // How long a cancelled or expired order stays in Redis once PostgreSQL has it (replays with its
+  // Idempotency-Key answer it until then); 0 keeps every order for the sale's life. An hour
+  // outlasts any client's retries by far, and bounds Redis by the orders of the last hour.
+  ORDER_RETENTION_S: int('ORDER_RETENTION_S', 3600, 0, 2592000),
   // How often Redis and PostgreSQL are compared (drift reported as metrics and logs); 0 = never.
   RECONCILE_INTERVAL_MS: int('RECONCILE_INTERVAL_MS', 60000, 0, 86400000),
   SHUTDOWN_TIMEOUT_MS: int('SHUTDOWN_TIMEOUT_MS', 10000, 100, 600000),
@@ -103,6 +155,38 @@ const schema = z.object({
 })
 
 export type Config = Readonly<z.infer<typeof schema> & { WRITER_NAME: string }>
+
+/** The PEM of an Ed25519 public key given as PEM text or a file path, or null. */
+function ed25519Pem(value: string): string | null {
+  try {
+    const pem = value.includes('-----BEGIN') ? value : readFileSync(value, 'utf8')
+    return createPublicKey(pem).asymmetricKeyType === 'ed25519' ? pem : null
+  } catch {
+    return null
+  }
+}
+
+/** What is wrong between the buyer-identity variables, as `describe` lines (none: all is well). */
+function buyerIdentityProblems(c: z.infer<typeof schema>): string[] {
+  const key = c.BUYER_JWT_SECRET !== undefined || c.BUYER_JWT_PUBLIC_KEY !== undefined
+  if (c.BUYER_IDENTITY === 'asserted') {
+    // A key with asserted identity is an operator who believes tokens are checked: they are not.
+    const set: string[] = []
+    if (c.BUYER_JWT_SECRET !== undefined) set.push('BUYER_JWT_SECRET')
+    if (c.BUYER_JWT_PUBLIC_KEY !== undefined) set.push('BUYER_JWT_PUBLIC_KEY')
+    return set.map((n) => `  ${n}: ${n} is set but BUYER_IDENTITY is asserted (set it to signed)`)
+  }
+  if (!key) {
+    return [
+      '  BUYER_IDENTITY: BUYER_IDENTITY=signed needs BUYER_JWT_SECRET or BUYER_JWT_PUBLIC_KEY',
+    ]
+  }
+  // One key, one algorithm: the verifier never picks its key from the token's own header.
+  if (c.BUYER_JWT_SECRET !== undefined && c.BUYER_JWT_PUBLIC_KEY !== undefined) {
+    return ['  BUYER_JWT_PUBLIC_KEY: set only one of BUYER_JWT_SECRET and BUYER_JWT_PUBLIC_KEY']
+  }
+  return []
+}
 
 /** The variables a command-line tool needs to reach the stores (no admin token, no port). */
 export type StoreConfig = Readonly<
@@ -141,5 +225,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = schema.safeParse(env)
   if (!result.success) throw new ConfigError(describe(result.error))
   const c = result.data
+  const problems = buyerIdentityProblems(c)
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`)
+  }
   return Object.freeze({ ...c, WRITER_NAME: c.WRITER_NAME ?? `${hostname()}:${c.PORT}` })
 }

@@ -1,3 +1,4 @@
+import type { BuyerTokens } from '../buyer-token'
 import type { Config } from '../config'
 import { ERRORS } from '../errors'
 import { isIdentifier } from '../identifier'
@@ -8,20 +9,32 @@ import { SaleDesk } from '../purchase/sale-desk'
 import type { ReserveReply } from '../store/scripts'
 import type { HttpRequest, HttpResponse } from '../uws'
 import type { Desks } from '../worker/desks'
-import type { RateLimiter } from './rate-limit'
+import { bearerOf, writeUnauthorized } from './buyer-auth'
+import { addressOf, type RateLimits } from './rate-limit'
 import { JSON_TYPE, laterError, readJson, type TrackedResponse, track, writeError } from './respond'
-import { describeIssues, headerText, identifierRule, newOrderBody, SALE_ID } from './validate'
+import {
+  describeIssues,
+  headerText,
+  identifierRule,
+  newOrderBody,
+  SALE_ID,
+  signedOrderBody,
+} from './validate'
 
 /**
  * The purchase path: POST /api/v1/sales/:id/orders and the Go reference's /buy/ticket.
  *
  * Refusals (not open, sold out) are decided from the worker's memory before anything else, with
- * a pre-built answer: no Redis call, no body parsing, no allocation beyond uWS's own.
+ * a pre-built answer: no Redis call, no body parsing, no allocation beyond uWS's own. Only then
+ * the rate limits and the buyer token (signed identity) are looked at, so a storm against a
+ * sold-out sale costs no count and no signature check.
  */
 export interface PurchaseContext {
   readonly config: Config
   readonly desks: Desks
-  readonly rate: RateLimiter
+  readonly rate: RateLimits
+  /** signed identity (BUYER_IDENTITY=signed); null: the request's asserted id is the buyer */
+  readonly buyers: BuyerTokens | null
   now(): number
 }
 
@@ -58,15 +71,31 @@ export function buyTicketRoute(ctx: PurchaseContext) {
       countAnswer(refusal, false)
       return writeCompatRefused(res)
     }
-    // uWS decodes the query (percent and UTF-8) but not headers: see headerText.
-    const query = req.getQuery('user')
-    const userId = query ? query : headerText(req.getHeader('x-user-id'))
-    // '' stays allowed: an anonymous buyer, as in the reference.
-    if (userId === null || (userId !== '' && !isIdentifier(userId))) {
-      countAnswer('bad_request', false)
+    if (ctx.rate.ip.enabled && ctx.rate.ip.over(addressOf(res))) {
+      countAnswer('rate_limited', false)
       return writeCompatRefused(res)
     }
-    if (ctx.rate.over(userId)) {
+    let userId: string | null
+    if (ctx.buyers !== null) {
+      // Signed: ?user= and X-User-Id are ignored. A bad token gets the API's 401, not the
+      // reference's -1: a client must learn that it has to log in again.
+      const v = ctx.buyers.verify(bearerOf(req))
+      if (v.userId === null) {
+        countAnswer('unauthorized', false)
+        return writeUnauthorized(res, v.refused ?? 'invalid')
+      }
+      userId = v.userId
+    } else {
+      // uWS decodes the query (percent and UTF-8) but not headers: see headerText.
+      const query = req.getQuery('user')
+      userId = query ? query : headerText(req.getHeader('x-user-id'))
+      // '' stays allowed: an anonymous buyer, as in the reference.
+      if (userId === null || (userId !== '' && !isIdentifier(userId))) {
+        countAnswer('bad_request', false)
+        return writeCompatRefused(res)
+      }
+    }
+    if (ctx.rate.user.over(userId)) {
       countAnswer('rate_limited', false)
       return writeCompatRefused(res)
     }
@@ -101,13 +130,32 @@ export function postOrderRoute(ctx: PurchaseContext) {
         return writeError(res, refusal)
       }
     }
+    // Before the body: a flood from one address is refused without reading or parsing it.
+    if (ctx.rate.ip.enabled && ctx.rate.ip.over(addressOf(res))) {
+      countAnswer('rate_limited', false)
+      return writeError(res, 'rate_limited')
+    }
+    // Signed identity: the buyer is known from the token before the body is read.
+    let buyer = ''
+    if (ctx.buyers !== null) {
+      const v = ctx.buyers.verify(bearerOf(req))
+      if (v.userId === null) {
+        countAnswer('unauthorized', false)
+        return writeUnauthorized(res, v.refused ?? 'invalid')
+      }
+      buyer = v.userId
+      if (ctx.rate.user.over(buyer)) {
+        countAnswer('rate_limited', false)
+        return writeError(res, 'rate_limited')
+      }
+    }
     const tres = track(res)
     readJson(tres, req, (body) => {
-      if (found instanceof SaleDesk) return order(ctx, tres, found, body, idemKey)
+      if (found instanceof SaleDesk) return order(ctx, tres, found, body, idemKey, buyer)
       found.then(
         (desk) => {
           if (desk === null) return laterError(tres, 'not_found', `no sale ${saleId}`)
-          order(ctx, tres, desk, body, idemKey)
+          order(ctx, tres, desk, body, idemKey, buyer)
         },
         () => laterError(tres, 'unavailable'),
       )
@@ -121,21 +169,24 @@ function order(
   desk: SaleDesk,
   body: unknown,
   idemKey: string | null,
+  /** the token's sub under signed identity (already rate-checked); '' when asserted */
+  buyer: string,
 ): void {
   // '' is no key at all (uWS cannot tell an empty header from a missing one).
   if (idemKey === null || (idemKey !== '' && !isIdentifier(idemKey))) {
     return laterError(res, 'bad_request', identifierRule('Idempotency-Key'))
   }
-  const parsed = newOrderBody.safeParse(body)
+  const parsed = (buyer === '' ? newOrderBody : signedOrderBody).safeParse(body)
   if (!parsed.success) return laterError(res, 'bad_request', describeIssues(parsed.error))
-  const { userId, quantity } = parsed.data
+  const { quantity } = parsed.data
+  const userId = buyer === '' ? (parsed.data.userId as string) : buyer
   const limit = desk.record.perUserLimit
   if (quantity > limit) {
     return laterError(res, 'bad_request', `quantity must be at most perUserLimit (${limit})`)
   }
   const refusal = desk.refusal(ctx.now())
   if (refusal !== null) return laterError(res, refusal)
-  if (ctx.rate.over(userId)) return laterError(res, 'rate_limited')
+  if (buyer === '' && ctx.rate.user.over(userId)) return laterError(res, 'rate_limited')
   const saleId = desk.record.id
   desk.admit({
     res,
@@ -211,4 +262,9 @@ function writeCompat(res: HttpResponse, outcome: Outcome, reply: ReserveReply | 
     return
   }
   writeCompatRefused(res)
+}
+
+/** The attempt's client went away (uWS onAborted) before it was answered. */
+export function clientGone(a: Attempt): boolean {
+  return (a.res as TrackedResponse).aborted === true
 }

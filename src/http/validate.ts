@@ -38,6 +38,16 @@ export const newOrderBody = z.strictObject({
 })
 
 /**
+ * The same body under signed identity: the buyer is the token's sub, so `userId` may be left
+ * out, and when present it is ignored, whatever it holds (a client written for asserted ids
+ * keeps working unchanged).
+ */
+export const signedOrderBody = z.strictObject({
+  userId: z.unknown().optional(),
+  quantity: z.number().int().min(1).max(1e9).default(1),
+})
+
+/**
  * A header value as the text the client sent. uWS hands header bytes over one char per byte
  * (latin1), so UTF-8 `中` arrives as three chars and would be stored as mojibake; a query
  * parameter, by contrast, arrives already percent- and UTF-8-decoded. Returns null when the bytes
