@@ -176,3 +176,36 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
   })
   return server
 }
+
+/**
+ * Run the server until it exits by itself (or 15 s), for starts that must be refused: its exit
+ * code and everything it printed.
+ */
+export async function runToExit(
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
+  const port = await freePort()
+  const proc = spawn(process.execPath, [PRIMARY], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      WORKERS: '1',
+      SECKILL_ADMIN_TOKEN: 'x'.repeat(20),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  proc.stdout.on('data', (d: Buffer) => {
+    out += d
+  })
+  proc.stderr.on('data', (d: Buffer) => {
+    out += d
+  })
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 15000)
+  const code = await new Promise<number | null>((r) => proc.once('exit', r))
+  clearTimeout(timer)
+  return { code, out }
+}
