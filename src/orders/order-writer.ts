@@ -79,6 +79,9 @@ export class OrderWriter {
       await this.ensureGroup(k.stream)
       ;[entries, cursor] = await this.read(k.stream, job)
     } catch (err) {
+      // The group is gone (Redis lost its data, or the stream was deleted): create it again on
+      // the next step rather than failing on NOGROUP until the process restarts.
+      if (/NOGROUP/.test((err as Error).message)) this.groups.delete(k.stream)
       return this.failed(k.stream, 0, cursor, err)
     }
     if (entries.length === 0) return this.done(k.stream, emptyResult(cursor))
@@ -126,7 +129,7 @@ export class OrderWriter {
       // Malformed: no delivery can ever write it.
       for (const [e, why] of bad) await this.deadLetter(k, e, why, 1, job.consumer)
       deadLettered += bad.length
-      await this.ack(k.stream, ack)
+      await this.ack(k, ack, prunable(good, from, ack))
     } catch (err) {
       return this.failed(k.stream, entries.length, cursor, err)
     }
@@ -276,14 +279,23 @@ export class OrderWriter {
     )
   }
 
-  /** XACK and XDEL in one MULTI: the entry leaves the pending list and the stream together. */
-  private async ack(stream: string, ids: string[]): Promise<void> {
+  /**
+   * XACK and XDEL in one MULTI: the entry leaves the pending list and the stream together. Orders
+   * PostgreSQL now holds as cancelled or expired are listed for pruneOrders-3.lua in the same
+   * step, so only a committed final state is ever forgotten.
+   */
+  private async ack(
+    k: ReturnType<typeof saleKeys>,
+    ids: string[],
+    finals: (string | number)[],
+  ): Promise<void> {
     if (ids.length === 0) return
-    const r = await this.redis
+    const m = this.redis
       .multi()
-      .xack(stream, WRITER_GROUP, ...ids)
-      .xdel(stream, ...ids)
-      .exec()
+      .xack(k.stream, WRITER_GROUP, ...ids)
+      .xdel(k.stream, ...ids)
+    if (finals.length > 0) m.zadd(k.final, ...finals)
+    const r = await m.exec()
     const failure = r?.find(([err]) => err)
     if (!r || failure) throw failure?.[0] ?? new Error('XACK/XDEL transaction was discarded')
   }
@@ -333,4 +345,22 @@ export function emptyResult(cursor: string): Omit<WriteResult, 'backlog' | 'olde
     cursor,
     error: null,
   }
+}
+
+/**
+ * [score, orderId, ...] for ZADD: each written entry whose order is now cancelled or expired,
+ * scored by the entry's id (the Redis-clock ms the order became final).
+ */
+function prunable(good: OrderRecord[], from: Entry[], acked: string[]): (string | number)[] {
+  const out: (string | number)[] = []
+  if (good.length === 0) return out
+  const done = new Set(acked)
+  for (let i = 0; i < good.length; i++) {
+    const o = good[i]!
+    const id = from[i]![0]
+    if ((o.status === 'cancelled' || o.status === 'expired') && done.has(id)) {
+      out.push(Number(id.split('-')[0]), o.orderId)
+    }
+  }
+  return out
 }

@@ -32,6 +32,11 @@ export interface DriftReport {
   readonly overLimitUsers: readonly string[]
   /** stream entries not yet in PostgreSQL (in flight, not drift) */
   readonly inFlight: number
+  /**
+   * cancelled or expired orders PostgreSQL has and Redis has forgotten (pruneOrders-3.lua after
+   * ORDER_RETENTION_S): not drift, and never deleted by a repair
+   */
+  readonly prunedInRedis: number
 }
 
 export function driftKinds(r: DriftReport): Record<string, number> {
@@ -125,15 +130,22 @@ export async function auditSale(
     usersMismatch: 0,
     overLimitUsers: [],
     inFlight: rv.streamLength,
+    prunedInRedis: 0,
   }
   if (!rv.exists) return empty
 
-  // PostgreSQL was read first and Redis never forgets an order: an order PostgreSQL has and Redis
-  // lacks is certain, no race can explain it.
+  // PostgreSQL was read first and Redis forgets only cancelled and expired orders PostgreSQL
+  // already holds (after ORDER_RETENTION_S): any other order PostgreSQL has and Redis lacks is
+  // certain, no race can explain it. A forgotten order holds no units, so no counter needs it.
   const phantomsInPg: OrderRecord[] = []
   const olderThanRedisSale: OrderRecord[] = []
+  let prunedInRedis = 0
   for (const o of pgOrders.values()) {
     if (rv.orders.has(o.orderId)) continue
+    if (o.status === 'cancelled' || o.status === 'expired') {
+      prunedInRedis++
+      continue
+    }
     if (o.createdAt < rv.createdAt) olderThanRedisSale.push(o)
     else phantomsInPg.push(o)
   }
@@ -183,6 +195,7 @@ export async function auditSale(
     sold: { counter: rv.sold, live },
     usersMismatch,
     overLimitUsers,
+    prunedInRedis,
   }
 }
 

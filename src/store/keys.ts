@@ -3,7 +3,11 @@
  * tag, so each script's keys hash to one slot and stay valid on Redis Cluster.
  */
 export interface SaleKeys {
-  /** hash: name, stock, sold, perUserLimit, startsAt, endsAt, ttl, started, closed, createdAt */
+  /**
+   * hash: name, stock, sold, perUserLimit, startsAt, endsAt, ttl, started, closed, createdAt,
+   * returned; a sale rebuilt by restoreSale-5.lua also has restoredBy, and restoreStock instead
+   * of stock until its last chunk
+   */
   readonly sale: string
   /** hash: userId -> units held */
   readonly users: string
@@ -17,6 +21,11 @@ export interface SaleKeys {
   readonly expiry: string
   /** stream: entries the order writer gave up on, with the error, for a person to look at */
   readonly dead: string
+  /**
+   * zset: orderId -> epoch ms it became final, for cancelled and expired orders PostgreSQL holds
+   * in that state; pruneOrders-3.lua forgets them after ORDER_RETENTION_S
+   */
+  readonly final: string
 }
 
 /** The order writers' consumer group on every sale's stream. */
@@ -32,6 +41,7 @@ export function saleKeys(prefix: string, saleId: string): SaleKeys {
     stream: `${base}stream`,
     expiry: `${base}expiry`,
     dead: `${base}dead`,
+    final: `${base}final`,
   }
 }
 
