@@ -65,3 +65,21 @@ export const drift = new Gauge({
   labelNames: ['sale', 'kind'] as const,
   registers,
 })
+
+export const redisAof = new Gauge({
+  name: 'seckill_redis_aof',
+  help: '1 when Redis appends to its AOF (appendonly yes), 0 when it does not: then a Redis restart loses orders not yet in PostgreSQL',
+  registers,
+})
+
+export const redisFsyncAlways = new Gauge({
+  name: 'seckill_redis_fsync_always',
+  help: '1 when Redis fsyncs its AOF on every write (appendfsync always)',
+  registers,
+})
+
+export const ordersPruned = new Counter({
+  name: 'seckill_orders_pruned_total',
+  help: 'cancelled and expired orders forgotten in Redis after ORDER_RETENTION_S (PostgreSQL keeps them)',
+  registers,
+})

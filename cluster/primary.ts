@@ -8,12 +8,17 @@ import { checkPg, createPool } from '../src/db/pg'
 import type { ToPrimary, ToWorker } from '../src/ipc'
 import { die, log } from '../src/log'
 import type { SaleRecord } from '../src/sale/sale-record'
+import { describeDurability, durabilityShortfall, readDurability } from '../src/store/durability'
 import { checkRedisPolicy, connectRedis, redactUrl } from '../src/store/redis'
+import type { ScriptedRedis } from '../src/store/scripts'
 import { ExpirySweeper } from './expiry-sweeper'
+import { OrderPruner } from './order-pruner'
 import { WriterLoop } from './order-writer-loop'
-import { primaryRegistry } from './primary-metrics'
+import { primaryRegistry, redisAof, redisFsyncAlways } from './primary-metrics'
 import { QuotaLessor } from './quota-lessor'
+import { RateBoard } from './rate-board'
 import { ReconcileJob } from './reconcile-job'
+import { SaleMirror } from './sale-mirror'
 import { SaleWatch } from './sale-watch'
 import { Supervisor } from './supervisor'
 
@@ -33,6 +38,23 @@ function adminToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, SECKILL_ADMIN_TOKEN: token }
 }
 
+/** Say plainly what a Redis crash would lose; refuse to start below REDIS_DURABILITY. */
+async function checkDurability(redis: ScriptedRedis, config: Config): Promise<void> {
+  const d = await readDurability(redis)
+  const shortfall = durabilityShortfall(d, config.REDIS_DURABILITY)
+  if (shortfall !== null) die(shortfall, 2)
+  redisAof.set(d.aof ? 1 : 0)
+  redisFsyncAlways.set(d.aof && d.fsync === 'always' ? 1 : 0)
+  const fields = { durability: describeDurability(d), required: config.REDIS_DURABILITY }
+  if (d.aof && d.fsync !== 'no') log.info(fields, 'Redis durability')
+  else
+    log.warn(
+      fields,
+      'Redis keeps no AOF: a Redis restart loses sales and orders not yet in PostgreSQL ' +
+        '(set appendonly yes; REDIS_DURABILITY=aof to require it)',
+    )
+}
+
 async function main(): Promise<void> {
   const env = adminToken(process.env)
   let config: Config
@@ -43,6 +65,7 @@ async function main(): Promise<void> {
   }
   const redis = await connectRedis(config.REDIS_URL, 'seckill-primary', config.REDIS_TIMEOUT_MS)
   await checkRedisPolicy(redis)
+  await checkDurability(redis, config)
   const pgOptions = {
     url: config.DATABASE_URL,
     schema: config.PG_SCHEMA,
@@ -106,8 +129,15 @@ async function main(): Promise<void> {
       broadcast(sale, id)
     })
 
-  const watch = new SaleWatch(redis, config.REDIS_PREFIX, config.SALE_POLL_MS, broadcast, (err) =>
-    log.error({ err: err.message }, 'polling the sales failed'),
+  // Sale definitions go to PostgreSQL (for `seckill restore`) in the background, never waited for.
+  const mirror = new SaleMirror(pg)
+  const watch = new SaleWatch(
+    redis,
+    config.REDIS_PREFIX,
+    config.SALE_POLL_MS,
+    broadcast,
+    (err) => log.error({ err: err.message }, 'polling the sales failed'),
+    mirror,
   )
   const lessor = new QuotaLessor(
     redis,
@@ -125,6 +155,12 @@ async function main(): Promise<void> {
     (saleId) => void watch.refresh(saleId).catch(() => {}),
   )
 
+  const pruner = new OrderPruner(
+    redis,
+    config.REDIS_PREFIX,
+    config.ORDER_RETENTION_S * 1000,
+    saleIds,
+  )
   const reconciler = new ReconcileJob(
     redis,
     pg,
@@ -133,6 +169,13 @@ async function main(): Promise<void> {
     saleIds,
   )
 
+  // Node-wide rate limits: the workers' per-tick counts summed, over-lists sent to every worker.
+  const rates = new RateBoard(
+    { user: config.RATE_LIMIT_PER_USER, ip: config.RATE_LIMIT_PER_IP },
+    (msg) => {
+      for (const x of supervisor.live()) send(x, msg)
+    },
+  )
   const aggregator = new AggregatorRegistry()
   const onMessage = (w: Worker, raw: unknown) => {
     const msg = raw as ToPrimary
@@ -160,7 +203,13 @@ async function main(): Promise<void> {
         lessor
           .need(w.id, msg.saleId, msg.have, msg.inflight, msg.parked)
           .then((g) => {
-            send(w, { t: 'grant', saleId: msg.saleId, units: g.units, soldOut: g.soldOut })
+            send(w, {
+              t: 'grant',
+              saleId: msg.saleId,
+              units: g.units,
+              soldOut: g.soldOut,
+              returned: g.returned,
+            })
             if (g.soldOut) watch.refresh(msg.saleId).catch(() => {})
             if (g.release) {
               const holder = supervisor.live().find((x) => x.id === g.release?.worker)
@@ -170,11 +219,14 @@ async function main(): Promise<void> {
           .catch((err: Error) => {
             // The worker's buyers keep waiting; its retry tick asks again.
             log.warn({ err: err.message, saleId: msg.saleId }, 'quota request failed')
-            send(w, { t: 'grant', saleId: msg.saleId, units: 0, soldOut: false })
+            send(w, { t: 'grant', saleId: msg.saleId, units: 0, soldOut: false, returned: 0 })
           })
         break
       case 'released':
         lessor.report(w.id, msg.saleId, msg.have, msg.inflight)
+        break
+      case 'rate':
+        rates.report(msg)
         break
       case 'sold-out':
         watch.refresh(msg.saleId).catch(() => {})
@@ -214,6 +266,7 @@ async function main(): Promise<void> {
   await watch.start()
   supervisor.start()
   sweeper.start()
+  pruner.start()
   reconciler.start()
 
   let stopping = false
@@ -222,10 +275,12 @@ async function main(): Promise<void> {
     stopping = true
     log.info({ signal }, 'stopping: workers finish in-flight requests')
     watch.stop()
+    // No retries from now on; an upsert in flight ends before pg.end() closes its connection.
+    void mirror.stop()
     supervisor
       .stop(config.SHUTDOWN_TIMEOUT_MS)
       // The workers' last orders are in the stream: the writer's running steps commit them.
-      .then(() => Promise.all([sweeper.stop(), reconciler.stop(), writer.stop()]))
+      .then(() => Promise.all([sweeper.stop(), pruner.stop(), reconciler.stop(), writer.stop()]))
       .then(() => pg.end())
       .then(() => {
         redis.disconnect()

@@ -22,6 +22,11 @@ interface Report {
 export interface Grant {
   readonly units: number
   readonly soldOut: boolean
+  /**
+   * the sale's `returned` counter read with soldOut: the grant reaches the worker later, maybe
+   * after units came back (a cancel); the worker ignores a sold-out older than what it has seen
+   */
+  readonly returned: number
   /** ask this worker to give back this many units, for the requester's waiting buyers */
   readonly release?: { readonly worker: WorkerId; readonly units: number }
 }
@@ -82,14 +87,16 @@ export class QuotaLessor {
   ): Promise<Grant> {
     const reports = this.salesReports(saleId)
     reports.set(w, { have, inflight })
-    const [stock, sold] = await this.redis.hmget(
+    const [stock, sold, returnedText] = await this.redis.hmget(
       saleKeys(this.prefix, saleId).sale,
       'stock',
       'sold',
+      'returned',
     )
-    if (stock === null) return { units: 0, soldOut: false }
+    const returned = Number(returnedText ?? 0)
+    if (stock === null) return { units: 0, soldOut: false, returned }
     const remaining = Number(stock) - Number(sold ?? 0)
-    if (remaining <= 0) return { units: 0, soldOut: true }
+    if (remaining <= 0) return { units: 0, soldOut: true, returned }
     let held = 0
     for (const r of reports.values()) held += r.have + r.inflight
     const pool = remaining - held
@@ -97,9 +104,9 @@ export class QuotaLessor {
       const fair = Math.ceil(remaining / Math.max(1, this.liveWorkers()))
       const units = Math.min(this.chunk, pool, fair)
       reports.set(w, { have: have + units, inflight })
-      return { units, soldOut: false }
+      return { units, soldOut: false, returned }
     }
-    if (parked === 0) return { units: 0, soldOut: false }
+    if (parked === 0) return { units: 0, soldOut: false, returned }
     // Ask the worker holding the most unused quota for half of it. A worker holding none but
     // last seen with attempts in flight is asked too, for 0 units: it reports only when it needs
     // quota, so those attempts may have been answered long ago and the pool only looks empty
@@ -113,7 +120,12 @@ export class QuotaLessor {
         most = r.have
       }
     }
-    if (richest === null) return { units: 0, soldOut: false }
-    return { units: 0, soldOut: false, release: { worker: richest, units: Math.ceil(most / 2) } }
+    if (richest === null) return { units: 0, soldOut: false, returned }
+    return {
+      units: 0,
+      soldOut: false,
+      returned,
+      release: { worker: richest, units: Math.ceil(most / 2) },
+    }
   }
 }

@@ -1,6 +1,7 @@
 import type { Config } from '../config'
 import { log } from '../log'
 import { saleView } from '../sale/sale-record'
+import { mayHaveRun } from '../store/redis-failure'
 import { createSale, setSaleState } from '../store/sales'
 import type { ScriptedRedis } from '../store/scripts'
 import type { HttpRequest, HttpResponse } from '../uws'
@@ -9,9 +10,11 @@ import { isAdmin } from './admin-auth'
 import {
   later,
   laterError,
+  laterUnknown,
   readJson,
   type TrackedResponse,
   track,
+  whenStillWaiting,
   writeError,
   writeJson,
 } from './respond'
@@ -42,9 +45,17 @@ export function saleRoutes(ctx: SaleContext) {
     )
   }
 
-  function failed(res: TrackedResponse, what: string, err: unknown): void {
+  // The driver's message (it names internal hosts and ports) goes to the log, not the answer.
+  function failed(res: TrackedResponse, what: string, err: unknown, id?: string): void {
     log.error({ err }, `${what} failed`)
-    laterError(res, 'unavailable', `${what} failed: ${(err as Error).message}`)
+    if (id !== undefined && mayHaveRun(err)) {
+      return laterUnknown(
+        res,
+        `the stock store did not answer: ${what} may or may not have happened; ` +
+          `GET /api/v1/sales/${id} tells`,
+      )
+    }
+    laterError(res, 'unavailable', `${what} failed; the cause is in the server log`)
   }
 
   const create = (res: HttpResponse, req: HttpRequest): void => {
@@ -54,13 +65,15 @@ export function saleRoutes(ctx: SaleContext) {
       const parsed = newSaleBody.safeParse(body)
       if (!parsed.success) return laterError(tres, 'bad_request', describeIssues(parsed.error))
       const s = parsed.data
-      createSale(ctx.redis, ctx.config.REDIS_PREFIX, s)
-        .then(async (outcome) => {
-          if (outcome === 'exists') return laterError(tres, 'sale_exists', `sale ${s.id} exists`)
-          await ctx.changed(s.id)
-          answerSale(tres, s.id, '201 Created')
-        })
-        .catch((err) => failed(tres, 'creating the sale', err))
+      whenStillWaiting(tres, () =>
+        createSale(ctx.redis, ctx.config.REDIS_PREFIX, s)
+          .then(async (outcome) => {
+            if (outcome === 'exists') return laterError(tres, 'sale_exists', `sale ${s.id} exists`)
+            await ctx.changed(s.id)
+            answerSale(tres, s.id, '201 Created')
+          })
+          .catch((err) => failed(tres, 'creating the sale', err, s.id)),
+      )
     })
   }
 
@@ -91,14 +104,16 @@ export function saleRoutes(ctx: SaleContext) {
       if (!isAdmin(req, token)) return writeError(res, 'unauthorized')
       const id = req.getParameter(0)
       const tres = track(res)
-      setSaleState(ctx.redis, ctx.config.REDIS_PREFIX, id, action)
-        .then(async (outcome) => {
-          if (outcome === 'not_found') return laterError(tres, 'not_found', `no sale ${id}`)
-          if (outcome === 'closed') return laterError(tres, 'closed', `sale ${id} is closed`)
-          await ctx.changed(id)
-          answerSale(tres, id, '200 OK')
-        })
-        .catch((err) => failed(tres, `${action} of the sale`, err))
+      whenStillWaiting(tres, () =>
+        setSaleState(ctx.redis, ctx.config.REDIS_PREFIX, id, action)
+          .then(async (outcome) => {
+            if (outcome === 'not_found') return laterError(tres, 'not_found', `no sale ${id}`)
+            if (outcome === 'closed') return laterError(tres, 'closed', `sale ${id} is closed`)
+            await ctx.changed(id)
+            answerSale(tres, id, '200 OK')
+          })
+          .catch((err) => failed(tres, `the ${action} of the sale`, err, id)),
+      )
     }
 
   return { create, get, start: change('start'), close: change('close') }

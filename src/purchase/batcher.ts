@@ -16,6 +16,12 @@ import { failureOf, type ReserveBatch, type ReserveOutcome } from './reserve-bat
 export interface BatchSink {
   onReply(a: Attempt, reply: ReserveReply): void
   onFailure(a: Attempt, code: 'unavailable' | 'outcome_unknown'): void
+  /**
+   * Just before the batch goes out: true when the attempt's client is gone (it takes its quota
+   * back and is not sent). A pipelined request behind a purchase makes uWS close the connection;
+   * never deciding a purchase whose answer can no longer be delivered is what makes that safe.
+   */
+  withdraw(a: Attempt): boolean
 }
 
 export interface BatcherOptions {
@@ -32,7 +38,10 @@ export interface BatcherOptions {
 
 export class Batcher {
   private readonly pending = new Map<string, Attempt[]>()
+  /** batches that reached BATCH_MAX, sent on the next turn of the loop */
+  private full: [saleId: string, list: Attempt[]][] = []
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null
+  private timerIsImmediate = false
   private inFlight = 0
   /** calls answered outcome_unknown whose Redis reply has not come yet */
   private stalled = 0
@@ -49,18 +58,34 @@ export class Batcher {
     list.push(a)
     if (list.length >= this.opts.max) {
       this.pending.delete(a.saleId)
-      this.send(a.saleId, list)
+      this.full.push([a.saleId, list])
+      // Not sent from inside the request handler: uWS tells of a client gone away because of a
+      // pipelined request (onAborted) in the same read, after the handler and before
+      // setImmediate. Sent then, the batch leaves that attempt out.
+      if (!this.timerIsImmediate) {
+        this.clearTimer()
+        this.timer = setImmediate(this.flushAll)
+        this.timerIsImmediate = true
+      }
     } else if (this.timer === null) {
-      this.timer =
-        this.opts.windowUs === 0
-          ? setImmediate(this.flushAll)
-          : setTimeout(this.flushAll, Math.max(1, Math.round(this.opts.windowUs / 1000)))
+      this.timerIsImmediate = this.opts.windowUs === 0
+      this.timer = this.timerIsImmediate
+        ? setImmediate(this.flushAll)
+        : setTimeout(this.flushAll, Math.max(1, Math.round(this.opts.windowUs / 1000)))
     }
+  }
+
+  private clearTimer(): void {
+    if (this.timer === null) return
+    clearTimeout(this.timer as NodeJS.Timeout)
+    clearImmediate(this.timer as NodeJS.Immediate)
+    this.timer = null
+    this.timerIsImmediate = false
   }
 
   /** Batches sent and not yet answered, plus attempts still collecting. */
   get busy(): boolean {
-    return this.inFlight > 0 || this.pending.size > 0
+    return this.inFlight > 0 || this.pending.size > 0 || this.full.length > 0
   }
 
   /** Resolves when every collected attempt has been sent and answered (for graceful stop). */
@@ -71,11 +96,10 @@ export class Batcher {
   }
 
   readonly flushAll = (): void => {
-    if (this.timer !== null) {
-      clearTimeout(this.timer as NodeJS.Timeout)
-      clearImmediate(this.timer as NodeJS.Immediate)
-      this.timer = null
-    }
+    this.clearTimer()
+    const full = this.full
+    this.full = []
+    for (const [saleId, list] of full) this.send(saleId, list)
     for (const [saleId, list] of this.pending) this.send(saleId, list)
     this.pending.clear()
   }
@@ -85,7 +109,10 @@ export class Batcher {
     return this.stalled > 0
   }
 
-  private send(saleId: string, list: Attempt[]): void {
+  private send(saleId: string, all: Attempt[]): void {
+    const sink = this.opts.sinkOf(saleId)
+    const list = all.filter((a) => !sink.withdraw(a))
+    if (list.length === 0) return this.wakeIdle()
     this.inFlight++
     if (this.stalled > 0) {
       this.finish(saleId, list, HUNG)
@@ -110,6 +137,13 @@ export class Batcher {
     this.finish(saleId, list, TIMED_OUT)
   }
 
+  private wakeIdle(): void {
+    if (this.busy) return
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const w of waiters) w()
+  }
+
   /** @internal */
   finish(saleId: string, list: Attempt[], outcome: ReserveOutcome): void {
     this.inFlight--
@@ -122,11 +156,7 @@ export class Batcher {
       const code = outcome.ok ? 'outcome_unknown' : outcome.code
       for (const a of list) sink.onFailure(a, code)
     }
-    if (!this.busy) {
-      const waiters = this.idleWaiters
-      this.idleWaiters = []
-      for (const w of waiters) w()
-    }
+    this.wakeIdle()
   }
 }
 

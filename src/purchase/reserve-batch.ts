@@ -1,4 +1,5 @@
 import { saleKeys } from '../store/keys'
+import { mayHaveRun } from '../store/redis-failure'
 import type { ReserveReply, ScriptedRedis } from '../store/scripts'
 
 /**
@@ -23,21 +24,9 @@ export type ReserveOutcome =
       readonly detail: string
     }
 
-/** ioredis's words for a command refused before it was written (no connection ready). */
-const NOT_WRITTEN = "Stream isn't writeable"
-/**
- * Redis errors that refuse a command before it runs. Any other failure (a connection lost after
- * the write, a timeout, an unexpected script error) may have left the batch applied.
- */
-const REFUSED_BEFORE_RUN = /^(LOADING|OOM|MASTERDOWN|READONLY|NOPERM|NOAUTH|BUSY|NOSCRIPT) /
-
 export function failureOf(err: unknown): ReserveOutcome & { ok: false } {
-  const e = err as Error
-  const message = e?.message ?? String(err)
-  const notRun =
-    message.startsWith(NOT_WRITTEN) ||
-    (e?.name === 'ReplyError' && REFUSED_BEFORE_RUN.test(message))
-  return { ok: false, code: notRun ? 'unavailable' : 'outcome_unknown', detail: message }
+  const message = (err as Error)?.message ?? String(err)
+  return { ok: false, code: mayHaveRun(err) ? 'outcome_unknown' : 'unavailable', detail: message }
 }
 
 export async function reserveBatch(

@@ -20,6 +20,8 @@ export interface DeskDeps {
   now(): number
   enqueue(a: Attempt): void
   settle: Settle
+  /** the attempt's client went away before it was answered (the HTTP layer knows) */
+  gone(a: Attempt): boolean
   /** ask the primary for quota; `parked` > 0 means buyers are waiting */
   need(saleId: string, have: number, inflight: number, parked: number): void
   soldOut(saleId: string): void
@@ -105,12 +107,28 @@ export class SaleDesk {
     this.drain()
   }
 
-  /** The primary granted quota (possibly 0 units). */
-  grant(units: number, soldOut: boolean): void {
+  /**
+   * Just before its batch goes out: an attempt whose client is gone is not sent (nobody could be
+   * told the outcome) and its quota comes back for the buyers still waiting.
+   */
+  withdraw(a: Attempt): boolean {
+    if (!this.deps.gone(a)) return false
+    this.inflight -= a.quantity
+    this.quota += a.quantity
+    this.drain()
+    return true
+  }
+
+  /**
+   * The primary granted quota (possibly 0 units). Its sold-out was read in Redis with the sale's
+   * `returned` counter: if units have come back since (this desk saw a higher counter), the
+   * grant is older than that and its sold-out no longer holds.
+   */
+  grant(units: number, soldOut: boolean, returned: number): void {
     this.needSent = false
     this.quota += units
     this.starved = units === 0
-    if (soldOut) this.markSoldOut(false)
+    if (soldOut && returned >= this.returnedSeen) this.markSoldOut(false)
     this.drain()
     if (!this.starved) this.askIfNeeded()
   }
@@ -130,7 +148,9 @@ export class SaleDesk {
   update(record: SaleRecord): void {
     this.record = record
     if (record.sold >= record.stock) {
-      if (!this.soldOut) this.markSoldOut(false)
+      // A copy read before units came back (a lower `returned` than seen) is stale: it must not
+      // set a sold-out that no later return would clear.
+      if (!this.soldOut && record.returned >= this.returnedSeen) this.markSoldOut(false)
     } else if (this.soldOut && record.returned > this.returnedSeen) {
       // Stock came back (cancel, expiry): sell again. A stale copy never clears the flag.
       this.soldOut = false

@@ -1,8 +1,9 @@
+import { buyerTokens } from '../buyer-token'
 import { loadConfig } from '../config'
 import { createPool } from '../db/pg'
 import { buildApp } from '../http/app'
-import { settle } from '../http/purchase-routes'
-import { RateLimiter } from '../http/rate-limit'
+import { clientGone, settle } from '../http/purchase-routes'
+import { RateLimiter, type RateLimits } from '../http/rate-limit'
 import type { ToPrimary, ToWorker } from '../ipc'
 import { die, log } from '../log'
 import { batchSize, setDeskSource } from '../metrics'
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
     now,
     enqueue: (a) => batcher.add(a),
     settle,
+    gone: clientGone,
     need: (saleId, have, inflight, parked) => send({ t: 'need', saleId, have, inflight, parked }),
     soldOut: (saleId) => send({ t: 'sold-out', saleId }),
   })
@@ -81,6 +83,15 @@ async function main(): Promise<void> {
       metricsWaiters.set(id, resolve)
       send({ t: 'metrics', id })
     })
+  // Node-wide limits: counted here, summed by the primary (cluster/rate-board.ts).
+  const rate: RateLimits = {
+    user: new RateLimiter({ kind: 'user', perSecond: config.RATE_LIMIT_PER_USER, report: send }),
+    ip: new RateLimiter({ kind: 'ip', perSecond: config.RATE_LIMIT_PER_IP, report: send }),
+  }
+  rate.user.start()
+  rate.ip.start()
+  // Signed buyer identity, verified here (no Redis call); null when ids are asserted.
+  const buyers = buyerTokens(config)
   setDeskSource(() =>
     Array.from(desks.all(), (d) => ({ id: d.record.id, quota: d.quota, parked: d.parkedCount })),
   )
@@ -93,7 +104,7 @@ async function main(): Promise<void> {
         if (msg.sync !== undefined) send({ t: 'synced', sync: msg.sync })
         break
       case 'grant':
-        desks.get(msg.saleId)?.grant(msg.units, msg.soldOut)
+        desks.get(msg.saleId)?.grant(msg.units, msg.soldOut, msg.returned)
         break
       case 'release': {
         const desk = desks.get(msg.saleId)
@@ -115,6 +126,9 @@ async function main(): Promise<void> {
         metricsWaiters.get(msg.id)?.(msg.text)
         metricsWaiters.delete(msg.id)
         break
+      case 'rate-over':
+        rate[msg.kind].block(msg.window, msg.keys)
+        break
     }
   })
 
@@ -126,8 +140,7 @@ async function main(): Promise<void> {
     }
   }, TICK_MS)
 
-  const rate = new RateLimiter(config.RATE_LIMIT_PER_USER)
-  const app = buildApp({ config, redis, pg, desks, rate, now, changed, metrics })
+  const app = buildApp({ config, redis, pg, desks, rate, buyers, now, changed, metrics })
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
     app.listen(config.HOST, config.PORT, (sock) =>
       sock ? resolve(sock) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`)),
@@ -150,7 +163,8 @@ async function main(): Promise<void> {
     for (const desk of desks.all()) desk.refuseWaiting()
     await batcher.idle()
     clearInterval(tick)
-    rate.stop()
+    rate.user.stop()
+    rate.ip.stop()
     await reserver.close()
     await pg.end().catch(() => {})
     redis.disconnect()

@@ -22,12 +22,15 @@ interface Rig {
   /** every answer a sink got, in order: 'reply <sale> <orderId> <code>' or 'fail <sale> <orderId>' */
   events: string[]
   flushes: number[]
+  /** order ids whose client is gone: the sink withdraws them */
+  gone: Set<string>
 }
 
 function rig(windowUs: number, max: number, timeoutMs = 60_000): Rig {
   const calls: Call[] = []
   const events: string[] = []
   const flushes: number[] = []
+  const gone = new Set<string>()
   const batcher = new Batcher({
     windowUs,
     max,
@@ -37,10 +40,15 @@ function rig(windowUs: number, max: number, timeoutMs = 60_000): Rig {
     sinkOf: (saleId) => ({
       onReply: (a, reply) => events.push(`reply ${saleId} ${a.orderId} ${reply[0]}/${reply[1]}`),
       onFailure: (a, code) => events.push(`fail ${saleId} ${a.orderId} ${code}`),
+      withdraw: (a) => {
+        if (!gone.has(a.orderId)) return false
+        events.push(`withdrawn ${saleId} ${a.orderId}`)
+        return true
+      },
     }),
     onFlush: (size) => flushes.push(size),
   })
-  return { batcher, calls, events, flushes }
+  return { batcher, calls, events, flushes, gone }
 }
 
 function attempt(saleId: string, n: number, quantity = 1): Attempt {
@@ -61,24 +69,57 @@ const ok = (...replies: ReserveReply[]): ReserveOutcome => ({ ok: true, replies 
 /** One turn of the event loop: lets a resolved run's callbacks, and a 0-µs window, run. */
 const turn = () => immediate()
 
-t.test('a batch goes out at once when BATCH_MAX attempts have collected', async (t) => {
-  const r = rig(20_000, 3)
+t.test(
+  'a batch goes out on the next turn of the loop once BATCH_MAX attempts have collected',
+  async (t) => {
+    const r = rig(20_000, 3)
+    r.batcher.add(attempt('s1', 1))
+    r.batcher.add(attempt('s1', 2, 2))
+    t.equal(r.calls.length, 0)
+    r.batcher.add(attempt('s1', 3))
+    t.equal(r.calls.length, 0, 'not from inside the request handler')
+    await turn()
+    t.equal(r.calls.length, 1, 'sent on the next turn, without waiting for the window')
+    t.strictSame(r.calls[0]!.batch, {
+      saleId: 's1',
+      argv: [3, 's1.o1', 'u1', 1, 'k1', 's1.o2', 'u2', 2, 'k2', 's1.o3', 'u3', 1, 'k3'],
+    })
+    t.strictSame(r.flushes, [3])
+    // the window timer started by the first attempt finds nothing left to send
+    await sleep(40)
+    t.equal(r.calls.length, 1)
+    r.calls[0]!.resolve(ok([0, 9], [0, 8], [0, 7]))
+    await r.batcher.idle()
+    t.strictSame(r.events, ['reply s1 s1.o1 0/9', 'reply s1 s1.o2 0/8', 'reply s1 s1.o3 0/7'])
+  },
+)
+
+t.test(
+  'an attempt whose client went away before its batch was sent is left out of the batch',
+  async (t) => {
+    const r = rig(0, 100)
+    r.batcher.add(attempt('s1', 1))
+    r.batcher.add(attempt('s1', 2))
+    // uWS's onAborted for a pipelined request comes after the handler, before setImmediate
+    r.gone.add('s1.o1')
+    await turn()
+    t.equal(r.calls.length, 1)
+    t.strictSame(r.calls[0]!.batch.argv, [1, 's1.o2', 'u2', 1, 'k2'], 'only the live attempt')
+    r.calls[0]!.resolve(ok([0, 1]))
+    await r.batcher.idle()
+    t.strictSame(r.events, ['withdrawn s1 s1.o1', 'reply s1 s1.o2 0/1'])
+  },
+)
+
+t.test('a batch whose every client went away is not sent at all', async (t) => {
+  const r = rig(0, 2)
   r.batcher.add(attempt('s1', 1))
-  r.batcher.add(attempt('s1', 2, 2))
-  t.equal(r.calls.length, 0)
-  r.batcher.add(attempt('s1', 3))
-  t.equal(r.calls.length, 1, 'sent synchronously, without waiting for the window')
-  t.strictSame(r.calls[0]!.batch, {
-    saleId: 's1',
-    argv: [3, 's1.o1', 'u1', 1, 'k1', 's1.o2', 'u2', 2, 'k2', 's1.o3', 'u3', 1, 'k3'],
-  })
-  t.strictSame(r.flushes, [3])
-  // the window timer started by the first attempt finds nothing left to send
-  await sleep(40)
-  t.equal(r.calls.length, 1)
-  r.calls[0]!.resolve(ok([0, 9], [0, 8], [0, 7]))
+  r.batcher.add(attempt('s1', 2))
+  r.gone.add('s1.o1').add('s1.o2')
   await r.batcher.idle()
-  t.strictSame(r.events, ['reply s1 s1.o1 0/9', 'reply s1 s1.o2 0/8', 'reply s1 s1.o3 0/7'])
+  t.equal(r.calls.length, 0, 'no call reached Redis')
+  t.strictSame(r.events, ['withdrawn s1 s1.o1', 'withdrawn s1 s1.o2'])
+  t.equal(r.batcher.busy, false)
 })
 
 t.test('with a 0 µs window the batch goes out on the next turn of the event loop', async (t) => {
@@ -166,10 +207,7 @@ t.test('a full batch of one sale does not take the other sale collecting with it
   r.batcher.add(attempt('s1', 1))
   r.batcher.add(attempt('s2', 2))
   r.batcher.add(attempt('s1', 3))
-  t.strictSame(
-    r.calls.map((c) => c.batch.saleId),
-    ['s1'],
-  )
+  t.equal(r.calls.length, 0)
   await turn()
   t.strictSame(
     r.calls.map((c) => c.batch),
@@ -285,7 +323,7 @@ t.test('onFlush gets the size of every batch sent', async (t) => {
   const r = rig(0, 4)
   for (let i = 1; i <= 9; i++) r.batcher.add(attempt('s1', i))
   r.batcher.add(attempt('s2', 10))
-  t.strictSame(r.flushes, [4, 4])
+  t.strictSame(r.flushes, [])
   await turn()
   t.strictSame(r.flushes, [4, 4, 1, 1])
   for (const c of r.calls)
@@ -346,6 +384,7 @@ t.test('idle() also waits for attempts a sink adds back while answering', async 
         if (a.orderId === 's1.o1') batcher?.add(attempt('s1', 2))
       },
       onFailure: (a) => events.push(`fail ${saleId} ${a.orderId}`),
+      withdraw: () => false,
     }),
   })
   batcher.add(attempt('s1', 1))

@@ -21,6 +21,7 @@ const OPEN: SaleRecord = {
   started: true,
   closed: false,
   returned: 0,
+  createdAt: 0,
 }
 
 type SettleCall = [orderId: string, outcome: Outcome, reply: ReserveReply | null, byRedis: boolean]
@@ -58,6 +59,8 @@ function harness(
     },
     need: (saleId, have, inflight, parked) => needs.push([saleId, have, inflight, parked]),
     soldOut: (saleId) => soldOuts.push(saleId),
+    // a test marks a client gone by setting its attempt's res to 'gone'
+    gone: (a) => a.res === 'gone',
   }
   const desk = new SaleDesk({ ...OPEN, ...record }, deps)
   return {
@@ -122,7 +125,7 @@ t.test('a desk for a sold-out or closed sale asks for no quota', async (t) => {
 
 t.test('admit with enough quota enqueues at once and moves the units to inflight', async (t) => {
   const h = harness()
-  h.desk.grant(20, false)
+  h.desk.grant(20, false, 0)
   t.equal(h.desk.quota, 20)
   h.desk.admit(attempt('a1', 2))
   t.strictSame(h.enqueued, ['a1'])
@@ -148,7 +151,7 @@ t.test('admit with enough quota enqueues at once and moves the units to inflight
 
 t.test('admit without enough quota parks the attempt and asks for quota', async (t) => {
   const h = harness()
-  h.desk.grant(1, false)
+  h.desk.grant(1, false, 0)
   // an idle desk holding a little quota does not ask for more (it would pull from busy ones)
   t.strictSame(h.needs, [['s', 0, 0, 0]])
   h.setNow(T0 + 42)
@@ -169,7 +172,7 @@ t.test('a grant sends parked attempts in FIFO order, as far as it reaches', asyn
   const h = harness()
   for (const id of ['a1', 'a2', 'a3']) h.desk.admit(attempt(id))
   t.equal(h.desk.parkedCount, 3)
-  h.desk.grant(2, false)
+  h.desk.grant(2, false, 0)
   t.strictSame(h.enqueued, ['a1', 'a2'])
   t.equal(h.desk.parkedCount, 1)
   t.equal(h.desk.quota, 0)
@@ -179,7 +182,7 @@ t.test('a grant sends parked attempts in FIFO order, as far as it reaches', asyn
     ['s', 0, 0, 0],
     ['s', 0, 2, 1],
   ])
-  h.desk.grant(5, false)
+  h.desk.grant(5, false, 0)
   t.strictSame(h.enqueued, ['a1', 'a2', 'a3'])
   t.equal(h.desk.parkedCount, 0)
   t.equal(h.desk.quota, 4)
@@ -194,18 +197,18 @@ t.test('a grant sends parked attempts in FIFO order, as far as it reaches', asyn
 t.test('a parked attempt is never overtaken by a later, smaller one', async (t) => {
   const h = harness()
   h.desk.admit(attempt('big', 3))
-  h.desk.grant(2, false)
+  h.desk.grant(2, false, 0)
   h.desk.admit(attempt('small', 1))
   t.strictSame(h.enqueued, [])
   t.equal(h.desk.parkedCount, 2)
-  h.desk.grant(2, false)
+  h.desk.grant(2, false, 0)
   t.strictSame(h.enqueued, ['big', 'small'])
   t.equal(h.desk.quota, 0)
 })
 
 t.test('a new order consumes its quota; every other answer gives it back', async (t) => {
   const h = harness()
-  h.desk.grant(50, false)
+  h.desk.grant(50, false, 0)
   const a = [attempt('a1', 2), attempt('a2', 2), attempt('a3', 2), attempt('a4', 2)]
   for (const x of a) h.desk.admit(x)
   t.equal(h.desk.quota, 42)
@@ -242,7 +245,7 @@ t.test(
   'a reply with nothing remaining marks sold out, refuses the parked and tells the primary once',
   async (t) => {
     const h = harness()
-    h.desk.grant(4, false)
+    h.desk.grant(4, false, 0)
     const a1 = attempt('a1', 2)
     const a2 = attempt('a2', 2)
     h.desk.admit(a1)
@@ -278,7 +281,7 @@ t.test(
 
 t.test('an unanswered batch gives the quota back and settles with its code', async (t) => {
   const h = harness()
-  h.desk.grant(20, false)
+  h.desk.grant(20, false, 0)
   const a = attempt('a1', 3)
   h.desk.admit(a)
   t.equal(h.desk.quota, 17)
@@ -296,6 +299,25 @@ t.test('an unanswered batch gives the quota back and settles with its code', asy
   t.equal(h.desk.soldOut, false)
 })
 
+t.test(
+  'an attempt whose client is gone is withdrawn: its quota serves the next waiting buyer',
+  async (t) => {
+    const h = harness()
+    h.desk.grant(1, false, 0)
+    const a = attempt('a1')
+    h.desk.admit(a)
+    const b = attempt('b1')
+    h.desk.admit(b)
+    t.strictSame(h.enqueued, ['a1'], 'b1 waits for quota')
+    t.equal(h.desk.withdraw(a), false, 'a live client is not withdrawn')
+    a.res = 'gone'
+    t.equal(h.desk.withdraw(a), true, 'a client that went away is')
+    t.equal(h.desk.inflight, 1, 'b1 took the unit a1 gave back')
+    t.strictSame(h.enqueued, ['a1', 'b1'])
+    t.strictSame(h.settled, [], 'nobody is answered: a1 has no one to answer')
+  },
+)
+
 t.test('beyond parkMax waiting attempts, a new one is refused with rate_limited', async (t) => {
   const h = harness({}, { parkMax: 2 })
   h.desk.admit(attempt('a1'))
@@ -303,7 +325,7 @@ t.test('beyond parkMax waiting attempts, a new one is refused with rate_limited'
   h.desk.admit(attempt('a3'))
   t.equal(h.desk.parkedCount, 2)
   t.strictSame(h.settled, [['a3', 'rate_limited', null, false]])
-  h.desk.grant(5, false)
+  h.desk.grant(5, false, 0)
   t.strictSame(h.enqueued, ['a1', 'a2'])
 })
 
@@ -311,7 +333,7 @@ t.test('parkMax 0 refuses every attempt that would have to wait', async (t) => {
   const h = harness({}, { parkMax: 0 })
   h.desk.admit(attempt('a1'))
   t.strictSame(h.settled, [['a1', 'rate_limited', null, false]])
-  h.desk.grant(1, false)
+  h.desk.grant(1, false, 0)
   h.desk.admit(attempt('a2'))
   t.strictSame(h.enqueued, ['a2'])
 })
@@ -349,7 +371,7 @@ t.test(
 
 t.test('release gives back at most the quota the desk holds', async (t) => {
   const h = harness()
-  h.desk.grant(5, false)
+  h.desk.grant(5, false, 0)
   t.equal(h.desk.release(3), 3)
   t.equal(h.desk.quota, 2)
   t.equal(h.desk.release(10), 2)
@@ -362,7 +384,7 @@ t.test(
   'a desk that gave quota away asks for more only for buyers of its own, on the retry tick',
   async (t) => {
     const h = harness()
-    h.desk.grant(1, false)
+    h.desk.grant(1, false, 0)
     const asked = h.needs.length
     t.equal(h.desk.release(1), 1)
     h.desk.retryNeed()
@@ -376,7 +398,7 @@ t.test(
 
 t.test('a release of nothing changes nothing: the desk keeps asking as before', async (t) => {
   const h = harness()
-  h.desk.grant(2, false)
+  h.desk.grant(2, false, 0)
   h.desk.admit(attempt('a1'))
   h.desk.admit(attempt('a2'))
   const asked = h.needs.length
@@ -390,7 +412,7 @@ t.test('a release of nothing changes nothing: the desk keeps asking as before', 
 
 t.test('release never touches the units in flight', async (t) => {
   const h = harness()
-  h.desk.grant(5, false)
+  h.desk.grant(5, false, 0)
   h.desk.admit(attempt('a1', 4))
   t.equal(h.desk.release(5), 1)
   t.equal(h.desk.quota, 0)
@@ -401,7 +423,7 @@ t.test(
   'after an empty grant the desk asks again only on the retry tick, for waiting buyers',
   async (t) => {
     const h = harness()
-    h.desk.grant(0, false)
+    h.desk.grant(0, false, 0)
     t.strictSame(h.needs, [['s', 0, 0, 0]], 'an empty grant is not answered with another request')
     h.desk.retryNeed()
     t.strictSame(h.needs, [['s', 0, 0, 0]], 'nobody waits: the tick does not ask')
@@ -419,14 +441,14 @@ t.test(
     h.desk.retryNeed()
     t.equal(h.needs.length, 2, 'one request at a time')
 
-    h.desk.grant(0, false)
+    h.desk.grant(0, false, 0)
     h.desk.admit(attempt('a3'))
     t.equal(h.needs.length, 2)
     h.desk.retryNeed()
     t.strictSame(h.needs[2], ['s', 0, 0, 3])
 
     // a non-empty grant ends the starvation: the desk asks on its own again
-    h.desk.grant(4, false)
+    h.desk.grant(4, false, 0)
     t.strictSame(h.enqueued, ['a1', 'a2', 'a3'])
     t.strictSame(h.needs, [
       ['s', 0, 0, 0],
@@ -442,7 +464,7 @@ t.test(
   async (t) => {
     const h = harness()
     h.desk.admit(attempt('a1'))
-    h.desk.grant(0, true)
+    h.desk.grant(0, true, 0)
     t.equal(h.desk.soldOut, true)
     t.strictSame(h.settled, [['a1', 'sold_out', null, false]])
     t.strictSame(h.soldOuts, [])
@@ -452,7 +474,7 @@ t.test(
 
 t.test('an update with sold >= stock marks the desk sold out and refuses the parked', async (t) => {
   const h = harness()
-  h.desk.grant(3, false)
+  h.desk.grant(3, false, 0)
   h.desk.admit(attempt('a1', 3))
   h.desk.admit(attempt('p1'))
   const needsBefore = h.needs.length
@@ -467,13 +489,13 @@ t.test('an update with sold >= stock marks the desk sold out and refuses the par
 
 t.test('a stale update does not clear sold out; a rise of returned does', async (t) => {
   const h = harness()
-  h.desk.grant(1, false)
+  h.desk.grant(1, false, 0)
   const a = attempt('a1')
   h.desk.admit(a)
   h.desk.onReply(a, won(a, 0))
   t.equal(h.desk.soldOut, true)
   // the request sent when a1 took the last unit is answered: nothing, sold out
-  h.desk.grant(0, true)
+  h.desk.grant(0, true, 0)
   const needsBefore = h.needs.length
 
   // the poll read the hash before the last sale: sold < stock, but nothing came back
@@ -495,6 +517,31 @@ t.test('a stale update does not clear sold out; a rise of returned does', async 
   t.equal(h.desk.soldOut, true)
 })
 
+t.test(
+  'a sold-out grant or copy read before units came back does not mark the desk sold out',
+  async (t) => {
+    const h = harness({ sold: 99, returned: 0 })
+    h.desk.grant(1, false, 0)
+    const a = attempt('a1')
+    h.desk.admit(a)
+    h.desk.onReply(a, won(a, 0))
+    t.equal(h.desk.soldOut, true, 'the last unit sold')
+    // the buyer cancels: the unit comes back and the desk hears it (returned 1)
+    h.desk.update({ ...OPEN, sold: 99, returned: 1 })
+    t.equal(h.desk.soldOut, false, 'on sale again')
+    // an answer to a quota request the lessor read before the cancel arrives only now
+    h.desk.grant(0, true, 0)
+    t.equal(h.desk.soldOut, false, 'a sold-out grant older than the return is ignored')
+    t.equal(h.desk.refusal(T0), null)
+    // so is a copy of the sale read before the cancel
+    h.desk.update({ ...OPEN, sold: 100, returned: 0 })
+    t.equal(h.desk.soldOut, false, 'a sold-out copy older than the return is ignored')
+    // a sold-out read after the return still counts
+    h.desk.grant(0, true, 1)
+    t.equal(h.desk.soldOut, true, 'a sold-out grant as new as the return marks it')
+  },
+)
+
 t.test('a stale update does not clear a sold out seen at construction', async (t) => {
   const h = harness({ sold: 100, returned: 2 })
   h.desk.update({ ...OPEN, sold: 98, returned: 2 })
@@ -509,7 +556,7 @@ t.test('an update to a closed sale refuses the parked with closed and asks nothi
   const h = harness()
   h.desk.admit(attempt('p1'))
   h.desk.admit(attempt('p2'))
-  h.desk.grant(0, false)
+  h.desk.grant(0, false, 0)
   h.desk.update({ ...OPEN, closed: true })
   t.strictSame(h.settled, [
     ['p1', 'closed', null, false],
@@ -531,7 +578,7 @@ t.test('an update past endsAt closes the desk by the clock', async (t) => {
 
 t.test('the quota never goes negative and is clamped to the remaining Redis reports', async (t) => {
   const h = harness()
-  h.desk.grant(50, false)
+  h.desk.grant(50, false, 0)
   const a1 = attempt('a1')
   const a2 = attempt('a2', 2)
   h.desk.admit(a1)
@@ -555,7 +602,7 @@ t.test('the quota never goes negative and is clamped to the remaining Redis repo
 
 t.test('a reply with a negative remaining leaves no negative quota', async (t) => {
   const h = harness()
-  h.desk.grant(10, false)
+  h.desk.grant(10, false, 0)
   const a = attempt('a1')
   h.desk.admit(a)
   // the stock was lowered below what is sold
@@ -581,7 +628,7 @@ t.test(
   'a batch that never reached Redis sends waiting buyers on with the quota it gives back',
   async (t) => {
     const h = harness()
-    h.desk.grant(1, false)
+    h.desk.grant(1, false, 0)
     const first = attempt('a1')
     h.desk.admit(first)
     h.desk.admit(attempt('a2'))

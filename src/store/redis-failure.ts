@@ -1,0 +1,22 @@
+/**
+ * After a Redis command failed, could it have run? The answer decides what a client is told:
+ * "nothing happened" (503 unavailable) only when that is certain, else "outcome unknown".
+ */
+
+/** ioredis's words for a command refused before it was written (no connection ready). */
+const NOT_WRITTEN = "Stream isn't writeable"
+
+/** Redis errors that refuse a command before it runs. */
+const REFUSED_BEFORE_RUN = /^(LOADING|OOM|MASTERDOWN|READONLY|NOPERM|NOAUTH|BUSY|NOSCRIPT) /
+
+/**
+ * False only when the command certainly did not run: never written, or refused by Redis before
+ * running. Any other failure (a connection lost after the write, a timeout, an unexpected script
+ * error) may have left it applied.
+ */
+export function mayHaveRun(err: unknown): boolean {
+  const e = err as Error
+  const message = e?.message ?? String(err)
+  if (message.startsWith(NOT_WRITTEN)) return false
+  return !(e?.name === 'ReplyError' && REFUSED_BEFORE_RUN.test(message))
+}
