@@ -6,7 +6,8 @@ import { listSaleIds, readSale, readSales } from '../src/store/sales'
  * Keeps the node's workers' copies of every sale fresh: polls Redis every SALE_POLL_MS (this is
  * how a start, a close or returned stock on another node reaches this one) and re-reads a sale at
  * once when a worker of this node changed it or saw it sell out. Also measures the offset of
- * Redis's clock, which the workers use for their local open/closed gate.
+ * Redis's clock, which the workers use for their local open/closed gate, and hands every new or
+ * changed sale to the mirror that keeps PostgreSQL's `sales` table (cluster/sale-mirror.ts).
  */
 export class SaleWatch {
   private readonly copies = new Map<string, string>()
@@ -21,6 +22,8 @@ export class SaleWatch {
     /** send a changed sale to every worker */
     private readonly broadcast: (sale: SaleRecord) => void,
     private readonly onError: (err: Error) => void,
+    /** copies each sale's definition to PostgreSQL (never waited for: not on the purchase path) */
+    private readonly mirror?: { offer(sale: SaleRecord): void },
   ) {}
 
   all(): IterableIterator<SaleRecord> {
@@ -61,5 +64,6 @@ export class SaleWatch {
     this.copies.set(sale.id, copy)
     this.sales.set(sale.id, sale)
     this.broadcast(sale)
+    this.mirror?.offer(sale)
   }
 }

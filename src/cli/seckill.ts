@@ -1,24 +1,36 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
+import type Redis from 'ioredis'
+import type { Pool } from 'pg'
 import { loadStoreConfig, type StoreConfig } from '../config'
 import { migrate } from '../db/migrations'
 import { checkPg, createPool } from '../db/pg'
 import { die } from '../log'
 import { auditSale, type DriftReport, driftKinds, hasDrift, repairSale } from '../orders/reconcile'
+import { RESTORE_CHUNK } from '../sale/restore-sale'
+import { saleIdsInPg } from '../sale/sale-sql'
 import { connectRedis } from '../store/redis'
 import { listSaleIds } from '../store/sales'
+import { restoreCommand } from './restore-command'
 
 /**
  * The operator's command line: `seckill migrate`, `seckill reconcile [--sale ID] [--repair]
- * [--json]`. Reads the same REDIS_URL, REDIS_PREFIX, DATABASE_URL and PG_SCHEMA as the server.
- * Exit codes: 0 no drift (or all repaired), 1 drift found and left, 2 a usage or store error.
+ * [--json]`, `seckill restore (--sale ID | --all) [--merge]`. Reads the same REDIS_URL,
+ * REDIS_PREFIX, DATABASE_URL and PG_SCHEMA as the server. Exit codes: 0 no drift (or all
+ * repaired, or restored), 1 drift found and left (or a sale not restored), 2 a usage or store
+ * error.
  */
 const USAGE = `usage:
   seckill migrate                                 apply the PostgreSQL migrations
   seckill reconcile [--sale ID]... [--repair] [--json]
                                                   compare Redis and PostgreSQL per sale; with
                                                   --repair, make PostgreSQL and the counters
-                                                  agree with Redis's orders`
+                                                  agree with Redis's orders
+  seckill restore (--sale ID... | --all) [--merge] [--chunk N] [--json]
+                                                  rebuild sales Redis lost from PostgreSQL,
+                                                  left not started; refuses a sale that exists
+                                                  in Redis unless --merge (which only adds what
+                                                  PostgreSQL has and Redis lacks)`
 
 function openPg(config: StoreConfig) {
   return createPool({
@@ -30,11 +42,31 @@ function openPg(config: StoreConfig) {
 }
 
 function summary(r: DriftReport): string {
-  if (r.saleMissingInRedis) return `sale ${r.saleId}: not in Redis (Redis lost its data?); skipped`
+  if (r.saleMissingInRedis) {
+    return (
+      `sale ${r.saleId}: not in Redis (Redis lost its data?); skipped. ` +
+      `\`seckill restore --sale ${r.saleId}\` rebuilds it from PostgreSQL`
+    )
+  }
   const kinds = Object.entries(driftKinds(r))
     .filter(([, n]) => n !== 0)
     .map(([k, n]) => `${k}=${n}`)
   return `sale ${r.saleId}: ${kinds.length ? kinds.join(' ') : 'no drift'} (in flight: ${r.inFlight})`
+}
+
+/**
+ * Every sale Redis or PostgreSQL knows: a Redis that lost its data has lost its index of sales
+ * too, and those are exactly the sales to report.
+ */
+async function everySale(redis: Redis, pg: Pool, prefix: string): Promise<string[]> {
+  const ids = new Set(await listSaleIds(redis, prefix))
+  try {
+    for (const id of await saleIdsInPg(pg)) ids.add(id)
+  } catch (err) {
+    // No sales table yet (a schema from before it): Redis's index is all there is.
+    if ((err as { code?: string }).code !== '42P01') throw err
+  }
+  return [...ids].sort()
 }
 
 async function reconcile(config: StoreConfig, sales: string[], repair: boolean, json: boolean) {
@@ -42,7 +74,7 @@ async function reconcile(config: StoreConfig, sales: string[], repair: boolean, 
   const pg = openPg(config)
   try {
     await checkPg(pg, config.DATABASE_URL)
-    const ids = sales.length > 0 ? sales : (await listSaleIds(redis, config.REDIS_PREFIX)).sort()
+    const ids = sales.length > 0 ? sales : await everySale(redis, pg, config.REDIS_PREFIX)
     let left = 0
     const out: unknown[] = []
     for (const id of ids) {
@@ -83,6 +115,9 @@ async function main(argv: string[]): Promise<number> {
       sale: { type: 'string', multiple: true },
       repair: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
+      merge: { type: 'boolean', default: false },
+      chunk: { type: 'string', default: String(RESTORE_CHUNK) },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -107,6 +142,20 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'reconcile':
       return reconcile(config, values.sale ?? [], values.repair, values.json)
+    case 'restore': {
+      const pg = openPg(config)
+      try {
+        return await restoreCommand(config, pg, {
+          sales: values.sale ?? [],
+          all: values.all,
+          merge: values.merge,
+          chunk: Number(values.chunk),
+          json: values.json,
+        })
+      } finally {
+        await pg.end()
+      }
+    }
     default:
       throw new Error(positionals[0] ? `unknown command "${positionals[0]}"\n${USAGE}` : USAGE)
   }

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg'
 import { ORDERS_SCHEMA } from '../orders/order-sql'
+import { SALES_SCHEMA } from '../sale/sale-sql'
 import { inTransaction } from './pg'
 
 /**
@@ -16,6 +17,8 @@ export interface Migration {
 
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'orders table', sql: ORDERS_SCHEMA[0]! },
+  { version: 2, name: 'idempotency keys unique among live orders', sql: ORDERS_SCHEMA[1]! },
+  { version: 3, name: 'sales table', sql: SALES_SCHEMA[0]! },
 ]
 
 /** Any constant: the key of the advisory lock that serialises migrations. */

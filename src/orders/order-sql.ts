@@ -27,6 +27,13 @@ export const ORDERS_SCHEMA: readonly string[] = [
     UNIQUE (sale_id, user_id, idempotency_key)
   );
   CREATE INDEX orders_sale_user ON orders (sale_id, user_id);`,
+  // An Idempotency-Key names one order while Redis remembers it; ORDER_RETENTION_S after a
+  // cancelled or expired order was written, Redis forgets it and the key makes a new order.
+  // PostgreSQL keeps the old row, so the key is unique among live orders only (I6 still: a
+  // replay never makes a second live order).
+  `ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_sale_id_user_id_idempotency_key_key;
+  CREATE UNIQUE INDEX orders_live_idempotency_key ON orders (sale_id, user_id, idempotency_key)
+    WHERE status IN ('reserved', 'paid');`,
 ]
 
 const COLUMNS =
@@ -107,6 +114,24 @@ export async function findOrders(db: Pool, orderIds: readonly string[]): Promise
 
 export async function ordersOfSale(db: Pool, saleId: string): Promise<OrderRecord[]> {
   const r = await db.query<OrderRow>(`SELECT ${COLUMNS} FROM orders WHERE sale_id = $1`, [saleId])
+  return r.rows.map(fromRow)
+}
+
+/**
+ * One page of a sale's orders in order_id order, after `afterOrderId` ('' for the first page):
+ * `seckill restore` reads a sale of any size a page at a time (keyset paging: each page is one
+ * range of the primary key, whatever the sale's size).
+ */
+export async function ordersOfSalePage(
+  db: Pool | PoolClient,
+  saleId: string,
+  afterOrderId: string,
+  limit: number,
+): Promise<OrderRecord[]> {
+  const r = await db.query<OrderRow>(
+    `SELECT ${COLUMNS} FROM orders WHERE sale_id = $1 AND order_id > $2 ORDER BY order_id LIMIT $3`,
+    [saleId, afterOrderId, limit],
+  )
   return r.rows.map(fromRow)
 }
 

@@ -16,6 +16,8 @@ export interface SaleRecord {
   readonly closed: boolean
   /** units that came back on sale (cancelled, expired orders): a counter that only rises */
   readonly returned: number
+  /** epoch ms on Redis's clock when the sale was created (kept in PostgreSQL's sales table) */
+  readonly createdAt: number
 }
 
 export type SaleState = 'scheduled' | 'open' | 'sold_out' | 'closed'
@@ -49,6 +51,7 @@ export function parseSaleHash(id: string, h: Record<string, string>): SaleRecord
     started: h.started === '1',
     closed: h.closed === '1',
     returned: Number(h.returned ?? 0),
+    createdAt: Number(h.createdAt ?? 0),
   }
 }
 

@@ -5,7 +5,7 @@
 export interface SaleKeys {
   /**
    * hash: name, stock, sold, perUserLimit, startsAt, endsAt, ttl, started, closed, createdAt,
-   * returned; a sale rebuilt by restoreSale-5.lua also has restoredBy, and restoreStock instead
+   * returned; a sale rebuilt by restoreSale-6.lua also has restoredBy, and restoreStock instead
    * of stock until its last chunk
    */
   readonly sale: string

@@ -65,6 +65,22 @@ export interface ScriptCommands {
     arg: string | number,
   ): Promise<[number, string?] | [number, number, number]>
   recountSale(sale: string, users: string, orders: string): Promise<number[]>
+  restoreSale(
+    sale: string,
+    users: string,
+    idem: string,
+    orders: string,
+    expiry: string,
+    final: string,
+    ...argv: (string | number)[]
+  ): Promise<(number | string)[]>
+  pruneOrders(
+    final: string,
+    orders: string,
+    idem: string,
+    retentionMs: number,
+    most: number,
+  ): Promise<[number, number?]>
 }
 
 /** One attempt's answer from reserve-6.lua: [code, remaining, orderId?, quantity?, createdAt?, expiresAt?] */

@@ -25,6 +25,8 @@ export interface LooseScripts {
   reserve(...keysAndArgv: (string | number)[]): Promise<ReserveRawReply[]>
   settleOrders(...keysAndArgv: (string | number)[]): Promise<(string | number)[]>
   recountSale(...keysAndArgv: (string | number)[]): Promise<number[]>
+  restoreSale(...keysAndArgv: (string | number)[]): Promise<(string | number)[]>
+  pruneOrders(...keysAndArgv: (string | number)[]): Promise<number[]>
 }
 
 /** One attempt's reply from reserve-6.lua as it comes off the wire. */

@@ -13,6 +13,7 @@ const base: SaleRecord = {
   started: false,
   closed: false,
   returned: 0,
+  createdAt: 0,
 }
 
 t.test('a sale with no start time stays scheduled until started by hand', async (t) => {

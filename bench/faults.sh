@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The fault suite with long repetitions, by hand (CI runs it with FAULT_REPEAT=5 and the 40 s
+# Redis stop once): each fault injected FAULT_REPEAT times (default 10) into one live sale, the
+# 40 s stop FAULT_LONG_STOP_REPEAT times (default 5, about 4 minutes), the whole file ROUNDS
+# times (default 1). Every round must end "0 failed".
+#
+#   bash bench/faults.sh            FAULT_REPEAT=20 ROUNDS=3 bash bench/faults.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm run build >/dev/null
+export FAULT_REPEAT=${FAULT_REPEAT:-10}
+export FAULT_LONG_STOP_REPEAT=${FAULT_LONG_STOP_REPEAT:-5}
+for round in $(seq "${ROUNDS:-1}"); do
+  echo "== round $round: FAULT_REPEAT=$FAULT_REPEAT FAULT_LONG_STOP_REPEAT=$FAULT_LONG_STOP_REPEAT"
+  npx tap --timeout 1800 --reporter=terse test/integration/faults.test.ts
+done
