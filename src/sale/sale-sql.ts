@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg'
+import type { NewSale } from '../store/sales'
 import type { SaleRecord } from './sale-record'
 
 /**
@@ -28,14 +29,7 @@ export const SALES_SCHEMA: readonly string[] = [
 ]
 
 /** What the table keeps of a sale: its definition and gate, not its counters. */
-export interface SaleDefinition {
-  readonly id: string
-  readonly name: string
-  readonly stock: number
-  readonly perUserLimit: number
-  readonly startsAt: number | null
-  readonly endsAt: number | null
-  readonly paymentTtlSeconds: number
+export interface SaleDefinition extends NewSale {
   readonly started: boolean
   readonly closed: boolean
   readonly createdAt: number

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -208,4 +208,30 @@ export async function runToExit(
   const code = await new Promise<number | null>((r) => proc.once('exit', r))
   clearTimeout(timer)
   return { code, out }
+}
+
+/** The `seckill` command as built by `npm test`'s pretest. */
+export const CLI = join(ROOT, 'dist', 'src', 'cli', 'seckill.js')
+
+/** Where a `seckill` command looks: the deployment's Redis, key prefix and PostgreSQL schema. */
+export interface CliTarget {
+  readonly redisUrl: string
+  readonly prefix: string
+  readonly schema: string
+}
+
+/** Run `seckill <args>` against a deployment; its exit code and everything it printed. */
+export function runCli(d: CliTarget, ...args: string[]): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env: {
+      ...process.env,
+      REDIS_URL: d.redisUrl,
+      REDIS_PREFIX: d.prefix,
+      DATABASE_URL,
+      PG_SCHEMA: d.schema,
+    },
+    encoding: 'utf8',
+    timeout: 20000,
+  })
+  return { code: r.status, out: r.stdout + r.stderr }
 }

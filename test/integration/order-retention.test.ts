@@ -1,9 +1,7 @@
-import { spawnSync } from 'node:child_process'
-import { join } from 'node:path'
 import t from 'tap'
 import { saleKeys } from '../../src/store/keys'
-import { DATABASE_URL, ordersOf, waitFor } from '../helpers/pg'
-import { ROOT, startServer } from '../helpers/server'
+import { ordersOf, waitFor } from '../helpers/pg'
+import { runCli, startServer } from '../helpers/server'
 
 /**
  * Redis memory stays bounded by the live orders: buy-then-cancel cycles used to grow the orders
@@ -102,21 +100,13 @@ t.test(
     await waitFor('the new order in PostgreSQL', async () => {
       return (await ordersOf(srv.pg.pool, 'churn')).length === CYCLES + 1
     })
-    const rc = spawnSync(
-      process.execPath,
-      [join(ROOT, 'dist', 'src', 'cli', 'seckill.js'), 'reconcile', '--sale', 'churn', '--json'],
-      {
-        env: {
-          ...process.env,
-          REDIS_URL: 'redis://127.0.0.1:6379',
-          REDIS_PREFIX: srv.prefix,
-          DATABASE_URL,
-          PG_SCHEMA: srv.pg.schema,
-        },
-        encoding: 'utf8',
-        timeout: 20000,
-      },
+    const rc = runCli(
+      { redisUrl: 'redis://127.0.0.1:6379', prefix: srv.prefix, schema: srv.pg.schema },
+      'reconcile',
+      '--sale',
+      'churn',
+      '--json',
     )
-    t.equal(rc.status, 0, `seckill reconcile finds no drift:\n${rc.stdout}${rc.stderr}`)
+    t.equal(rc.code, 0, `seckill reconcile finds no drift:\n${rc.out}`)
   },
 )

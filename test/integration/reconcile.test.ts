@@ -1,30 +1,19 @@
 import { spawnSync } from 'node:child_process'
-import { join } from 'node:path'
 import t from 'tap'
 import { saleKeys } from '../../src/store/keys'
 import { pool } from '../helpers/http'
-import { DATABASE_URL, ordersOf, waitFor } from '../helpers/pg'
-import { ROOT, type Server, startServer } from '../helpers/server'
+import { ordersOf, waitFor } from '../helpers/pg'
+import { CLI, runCli, type Server, startServer } from '../helpers/server'
 
 /**
  * The data-control module: `seckill reconcile` compares a sale's orders in PostgreSQL with Redis
  * and, with --repair, makes them agree; the server's periodic run publishes seckill_drift.
  */
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'seckill.js')
-
 function cli(srv: Server, ...args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    env: {
-      ...process.env,
-      REDIS_URL: 'redis://127.0.0.1:6379',
-      REDIS_PREFIX: srv.prefix,
-      DATABASE_URL,
-      PG_SCHEMA: srv.pg.schema,
-    },
-    encoding: 'utf8',
-    timeout: 20000,
-  })
-  return { code: r.status, out: r.stdout + r.stderr }
+  return runCli(
+    { redisUrl: 'redis://127.0.0.1:6379', prefix: srv.prefix, schema: srv.pg.schema },
+    ...args,
+  )
 }
 
 async function settled(srv: Server, saleId: string, n: number): Promise<void> {

@@ -1,12 +1,10 @@
-import { spawnSync } from 'node:child_process'
-import { join } from 'node:path'
 import t from 'tap'
 import { saleKeys } from '../../src/store/keys'
 import { pool } from '../helpers/http'
 import { ownRedis } from '../helpers/own-redis'
-import { DATABASE_URL, ordersOf, waitFor } from '../helpers/pg'
+import { ordersOf, waitFor } from '../helpers/pg'
 import { redisNowMs } from '../helpers/redis'
-import { ROOT, startServer } from '../helpers/server'
+import { type CliTarget, runCli, startServer } from '../helpers/server'
 
 /**
  * "Redis lost its data anyway": a private redis-server without AOF is killed and started empty,
@@ -14,28 +12,8 @@ import { ROOT, startServer } from '../helpers/server'
  * the sale keeps its stock and sold (I2), every holding (I3) and every Idempotency-Key (I6), and
  * no more than its stock is ever sold. Its cancelled order is listed for pruning again.
  */
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'seckill.js')
-
-interface Deployment {
-  readonly redisUrl: string
-  readonly prefix: string
-  readonly schema: string
-}
-
-function cli(d: Deployment, ...args: string[]): { code: number | null; out: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    env: {
-      ...process.env,
-      REDIS_URL: d.redisUrl,
-      REDIS_PREFIX: d.prefix,
-      DATABASE_URL,
-      PG_SCHEMA: d.schema,
-    },
-    encoding: 'utf8',
-    timeout: 20000,
-  })
-  return { code: r.status, out: r.stdout + r.stderr }
-}
+type Deployment = CliTarget
+const cli = runCli
 
 t.test(
   'a sale rebuilt from PostgreSQL after Redis lost everything sells nothing twice',

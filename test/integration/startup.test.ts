@@ -1,37 +1,6 @@
-import { spawn } from 'node:child_process'
 import t from 'tap'
 import { ownRedis } from '../helpers/own-redis'
-import { freePort, PRIMARY, ROOT, startServer } from '../helpers/server'
-
-/** Run the server until it exits by itself (or 15 s); its exit code and everything it printed. */
-async function runToExit(
-  env: Record<string, string>,
-): Promise<{ code: number | null; out: string }> {
-  const port = await freePort()
-  const proc = spawn(process.execPath, [PRIMARY], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      WORKERS: '1',
-      SECKILL_ADMIN_TOKEN: 'x'.repeat(20),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  proc.stdout.on('data', (d: Buffer) => {
-    out += d
-  })
-  proc.stderr.on('data', (d: Buffer) => {
-    out += d
-  })
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 15000)
-  const code = await new Promise<number | null>((r) => proc.once('exit', r))
-  clearTimeout(timer)
-  return { code, out }
-}
+import { freePort, runToExit, startServer } from '../helpers/server'
 
 t.test(
   'the server refuses to start on a Redis that may evict keys, and says how to fix it',
