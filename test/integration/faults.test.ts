@@ -186,7 +186,8 @@ for (const f of faults) {
     t.ok(wonAfter > 0, `the sale went on by itself after the last fault (${wonAfter} won since)`)
     if (!f.drops) {
       t.equal(buyers.count('dropped'), 0, 'every buyer got an answer')
-      const slowest = Math.max(...a.map((x) => x.ms))
+      // A loop, not Math.max(...): a long stop leaves hundreds of thousands of answers.
+      const slowest = a.reduce((m, x) => (x.ms > m ? x.ms : m), 0)
       t.ok(slowest <= ANSWER_BOUND_MS, `within ${ANSWER_BOUND_MS} ms (slowest ${slowest} ms)`)
     }
     t.equal(buyers.count('refused'), 0, 'nobody was refused: the sale never sold out or closed')
