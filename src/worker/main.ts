@@ -10,6 +10,7 @@ import { batchSize, setDeskSource } from '../metrics'
 import { Batcher } from '../purchase/batcher'
 import { createReserver } from '../purchase/reserver'
 import { connectRedis } from '../store/redis'
+import { listSaleIds, readSales } from '../store/sales'
 import { type us_listen_socket, uws } from '../uws'
 import { Desks } from './desks'
 
@@ -141,6 +142,15 @@ async function main(): Promise<void> {
   }, TICK_MS)
 
   const app = buildApp({ config, redis, pg, desks, rate, buyers, now, changed, metrics })
+  // Know every sale before taking traffic: the primary's copies come only after 'ready', and a
+  // /buy/ticket answered before them would say "sold out" for a sale that is on sale (seen
+  // when a node restarted mid-sale).
+  for (const sale of await readSales(
+    redis,
+    config.REDIS_PREFIX,
+    await listSaleIds(redis, config.REDIS_PREFIX),
+  ))
+    desks.upsert(sale)
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
     app.listen(config.HOST, config.PORT, (sock) =>
       sock ? resolve(sock) : reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}`)),
