@@ -7,6 +7,7 @@ import { migrate } from '../src/db/migrations'
 import type { OrderRecord } from '../src/orders/order-record'
 import { upsertOrders } from '../src/orders/order-sql'
 import { saleKeys } from '../src/store/keys'
+import { timeToMs } from '../src/store/redis-time'
 import { histogram, openSale, ROOT, start, stop, stores } from './harness'
 
 /**
@@ -119,7 +120,7 @@ async function main(): Promise<void> {
           st.redis.xrange(k.stream, '-', '+', 'COUNT', 1),
           st.redis.time(),
         ])
-        const nowMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000)
+        const nowMs = timeToMs(time)
         const oldest = first[0] ? Number(first[0][0].split('-')[0]) : nowMs
         samples.push({ t: Date.now() - t0, inPg: r, backlog: len, lagMs: nowMs - oldest })
       }

@@ -1,5 +1,6 @@
 import type Redis from 'ioredis'
 import type { SaleRecord } from '../src/sale/sale-record'
+import { redisOffsetMs } from '../src/store/redis-time'
 import { listSaleIds, readSale, readSales } from '../src/store/sales'
 
 /**
@@ -42,11 +43,7 @@ export class SaleWatch {
   }
 
   async poll(): Promise<void> {
-    const before = Date.now()
-    const [s, us] = await this.redis.time()
-    const after = Date.now()
-    this.clockOffsetMs =
-      Number(s) * 1000 + Math.floor(Number(us) / 1000) - Math.round((before + after) / 2)
+    this.clockOffsetMs = await redisOffsetMs(this.redis)
     const ids = await listSaleIds(this.redis, this.prefix)
     for (const sale of await readSales(this.redis, this.prefix, ids)) this.accept(sale)
   }

@@ -47,7 +47,7 @@ export class Supervisor {
 
   private fork(slot: number): void {
     const born = Date.now()
-    const worker = cluster.fork({ ...this.env, SECKILL_WORKER_SLOT: String(slot) })
+    const worker = cluster.fork(this.env)
     worker.on('message', (msg) => this.events.onMessage(worker, msg))
     // A message sent while the worker dies fails with EPIPE, emitted as 'error' on the worker;
     // unheard, it would throw and take the primary, and every other worker, down with it. The

@@ -6,7 +6,6 @@ export const ERRORS = {
   bad_request: { status: '400 Bad Request', detail: 'the request is malformed' },
   unauthorized: { status: '401 Unauthorized', detail: 'a valid admin bearer token is required' },
   not_found: { status: '404 Not Found', detail: 'no such resource' },
-  method_not_allowed: { status: '405 Method Not Allowed', detail: 'method not allowed here' },
   sale_exists: { status: '409 Conflict', detail: 'a sale with this id already exists' },
   sold_out: { status: '409 Conflict', detail: 'not enough stock left' },
   limit_exceeded: { status: '409 Conflict', detail: 'this user would exceed the per-user limit' },
@@ -29,15 +28,6 @@ export const ERRORS = {
 } as const
 
 export type ErrorCode = keyof typeof ERRORS
-
-/** A fault that carries one of the codes above; `err.code` is what callers look at. */
-export class SeckillError extends Error {
-  readonly code: ErrorCode
-  constructor(code: ErrorCode, detail?: string) {
-    super(detail ?? ERRORS[code].detail)
-    this.code = code
-  }
-}
 
 /** The JSON body of an error answer: {"error","detail"}. */
 export function errorBody(code: ErrorCode, detail?: string): string {

@@ -73,9 +73,3 @@ export async function checkRedisPolicy(client: Redis): Promise<void> {
 export function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@')
 }
-
-/** Redis TIME in epoch milliseconds: the one clock every deadline comes from. */
-export async function redisNowMs(client: Redis): Promise<number> {
-  const [s, us] = await client.time()
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000)
-}

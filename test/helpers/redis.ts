@@ -74,10 +74,7 @@ export async function deleteUnder(redis: Redis, prefix: string): Promise<void> {
 }
 
 /** Redis TIME in epoch ms: the clock the scripts read. */
-export async function redisNowMs(redis: Redis): Promise<number> {
-  const [s, us] = await redis.time()
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000)
-}
+export { redisNowMs } from '../../src/store/redis-time'
 
 /** The sale hash fields written by createSale-1.lua, all as Redis stores them (strings). */
 export interface SaleHash {

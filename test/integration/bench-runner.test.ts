@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { wrkInstalled } from '../../bench/load/wrk'
@@ -74,7 +74,7 @@ t.test(
     const report = run.report!
     t.ok(report, 'a JSON report was written')
     t.equal(report.ok, true)
-    t.equal(report.machine.cores > 0, true)
+    t.equal(report.machine.cores, availableParallelism(), 'the report names the cores it ran on')
     const [seed] = report.scenarios
     t.equal(seed?.name, 'seed')
     const { baseline, seckill } = seed!.results
@@ -88,7 +88,8 @@ t.test(
     }
     t.equal(seed!.verification?.sold, 150, 'seckill sold its 150 units')
     t.equal(seed!.verification?.ordersInPg, 150, 'and PostgreSQL holds their orders')
-    if (seckill!.wins !== null) t.equal(seckill!.wins, 150, 'the clients were told of 150 wins')
+    // wrk counts the winning bodies (bench/load/wrk.lua); autocannon cannot, and says so with null.
+    t.equal(seckill!.wins, wrkInstalled() ? 150 : null, 'the clients were told of 150 wins')
     t.ok(seed!.checks.length >= 10 && seed!.checks.every((c) => c.ok))
     t.match(
       run.out,
@@ -152,10 +153,10 @@ t.test(
     t.equal(seed.results.target?.requests, 2_000)
     t.same(
       seed.results.target?.statuses,
-      wrkInstalled() ? { '200': 2_000 } : seed.results.target?.statuses,
+      { '200': 2_000 },
+      'every answer a 200, as the reference does',
     )
-    if (seed.results.target?.wins !== null)
-      t.equal(seed.results.target?.wins, 150, 'it sold its 150 units')
+    t.equal(seed.results.target?.wins, wrkInstalled() ? 150 : null, 'it sold its 150 units')
     const goChecks = seed.checks.filter((c) => c.role === 'target')
     t.ok(goChecks.some((c) => c.what === 'Go reference sold no more than its stock' && c.ok))
     t.ok(goChecks.every((c) => c.ok))

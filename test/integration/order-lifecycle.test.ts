@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { saleKeys } from '../../src/store/keys'
+import { redisOffsetMs as clockOffset } from '../../src/store/redis-time'
 import { pool, type Reply } from '../helpers/http'
 import { type OrderRow, ordersOf, waitFor } from '../helpers/pg'
 import { type Server, type StartOptions, startServer } from '../helpers/server'
@@ -49,12 +50,7 @@ async function remaining(srv: Server, saleId: string): Promise<number> {
 }
 
 /** Redis TIME minus the local clock, in ms (deadlines are on Redis's clock). */
-async function redisOffsetMs(srv: Server): Promise<number> {
-  const before = Date.now()
-  const [s, us] = await srv.redis.time()
-  const after = Date.now()
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000) - Math.round((before + after) / 2)
-}
+const redisOffsetMs = (srv: Server) => clockOffset(srv.redis)
 
 /** Entries ever appended to the sale's order stream (XDEL does not lower it). */
 async function entriesAdded(srv: Server, saleId: string): Promise<number> {
