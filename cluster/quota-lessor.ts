@@ -14,7 +14,7 @@ import { saleKeys } from '../src/store/keys'
  */
 export type WorkerId = number
 
-interface Report {
+export interface Report {
   have: number
   inflight: number
 }
@@ -87,45 +87,65 @@ export class QuotaLessor {
   ): Promise<Grant> {
     const reports = this.salesReports(saleId)
     reports.set(w, { have, inflight })
-    const [stock, sold, returnedText] = await this.redis.hmget(
+    const [stock, sold, returned] = await this.redis.hmget(
       saleKeys(this.prefix, saleId).sale,
       'stock',
       'sold',
       'returned',
     )
-    const returned = Number(returnedText ?? 0)
-    if (stock === null) return { units: 0, soldOut: false, returned }
-    const remaining = Number(stock) - Number(sold ?? 0)
-    if (remaining <= 0) return { units: 0, soldOut: true, returned }
-    let held = 0
-    for (const r of reports.values()) held += r.have + r.inflight
-    const pool = remaining - held
-    if (pool > 0) {
-      const fair = Math.ceil(remaining / Math.max(1, this.liveWorkers()))
-      const units = Math.min(this.chunk, pool, fair)
-      reports.set(w, { have: have + units, inflight })
-      return { units, soldOut: false, returned }
+    const sale =
+      stock === null
+        ? null
+        : { remaining: Number(stock) - Number(sold ?? 0), returned: Number(returned ?? 0) }
+    const g = grantFor(sale, reports, w, parked, this.chunk, this.liveWorkers())
+    if (g.units > 0) reports.set(w, { have: have + g.units, inflight })
+    return g
+  }
+}
+
+/**
+ * The lessor's decision, pure: what worker `w` (its report already in `reports`) gets from a
+ * sale with `remaining` units in Redis (null: no such sale), given what every worker of the node
+ * holds or has in flight, `parked` buyers waiting at `w`, the chunk and the live worker count.
+ */
+export function grantFor(
+  sale: { readonly remaining: number; readonly returned: number } | null,
+  reports: ReadonlyMap<WorkerId, Report>,
+  w: WorkerId,
+  parked: number,
+  chunk: number,
+  liveWorkers: number,
+): Grant {
+  const returned = sale?.returned ?? 0
+  if (sale === null) return { units: 0, soldOut: false, returned }
+  const { remaining } = sale
+  if (remaining <= 0) return { units: 0, soldOut: true, returned }
+  let held = 0
+  for (const r of reports.values()) held += r.have + r.inflight
+  const pool = remaining - held
+  if (pool > 0) {
+    const fair = Math.ceil(remaining / Math.max(1, liveWorkers))
+    return { units: Math.min(chunk, pool, fair), soldOut: false, returned }
+  }
+  if (parked === 0) return { units: 0, soldOut: false, returned }
+  // Ask the worker holding the most unused quota for half of it. A worker holding none but
+  // last seen with attempts in flight is asked too, for 0 units: it reports only when it needs
+  // quota, so those attempts may have been answered long ago and the pool only looks empty
+  // (buyers would wait out PARK_TIMEOUT_MS while Redis has units). Its answer refreshes its
+  // report, and the waiting worker's next request (its retry tick) sees what is really left.
+  let richest: WorkerId | null = null
+  let most = -1
+  for (const [id, r] of reports) {
+    if (id !== w && r.have + r.inflight > 0 && r.have > most) {
+      richest = id
+      most = r.have
     }
-    if (parked === 0) return { units: 0, soldOut: false, returned }
-    // Ask the worker holding the most unused quota for half of it. A worker holding none but
-    // last seen with attempts in flight is asked too, for 0 units: it reports only when it needs
-    // quota, so those attempts may have been answered long ago and the pool only looks empty
-    // (buyers would wait out PARK_TIMEOUT_MS while Redis has units). Its answer refreshes its
-    // report, and the waiting worker's next request (its retry tick) sees what is really left.
-    let richest: WorkerId | null = null
-    let most = -1
-    for (const [id, r] of reports) {
-      if (id !== w && r.have + r.inflight > 0 && r.have > most) {
-        richest = id
-        most = r.have
-      }
-    }
-    if (richest === null) return { units: 0, soldOut: false, returned }
-    return {
-      units: 0,
-      soldOut: false,
-      returned,
-      release: { worker: richest, units: Math.ceil(most / 2) },
-    }
+  }
+  if (richest === null) return { units: 0, soldOut: false, returned }
+  return {
+    units: 0,
+    soldOut: false,
+    returned,
+    release: { worker: richest, units: Math.ceil(most / 2) },
   }
 }
