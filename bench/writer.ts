@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { migrate } from '../src/db/migrations'
 import type { OrderRecord } from '../src/orders/order-record'
+import { orderEntry } from '../src/orders/order-record'
 import { upsertOrders } from '../src/orders/order-sql'
 import { saleKeys } from '../src/store/keys'
 import { timeToMs } from '../src/store/redis-time'
@@ -193,22 +194,16 @@ async function main(): Promise<void> {
         pipe.xadd(
           k.stream,
           '*',
-          'orderId',
-          `flow.backlog${String(i).padStart(10, '0')}`,
-          'userId',
-          '',
-          'quantity',
-          '1',
-          'createdAt',
-          String(now),
-          'expiresAt',
-          String(now + 300_000),
-          'idempotencyKey',
-          '',
-          'status',
-          'reserved',
-          'paidAt',
-          '',
+          ...orderEntry({
+            orderId: `flow.backlog${String(i).padStart(10, '0')}`,
+            userId: '',
+            quantity: 1,
+            createdAt: now,
+            expiresAt: now + 300_000,
+            idempotencyKey: '',
+            status: 'reserved',
+            paidAt: '',
+          }),
         )
       }
       await pipe.exec()

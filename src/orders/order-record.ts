@@ -49,6 +49,32 @@ export function orderFromJson(orderId: string, saleId: string, json: string): Or
   }
 }
 
+/**
+ * The fields of an order stream entry, in the order reserve-6.lua and settleOrders-5.lua XADD
+ * them (test/lua/order-entry.test.ts holds the scripts to it). `orderEntry` encodes one; the
+ * writer decodes with `orderFromEntry`.
+ */
+export const ENTRY_FIELDS = [
+  'orderId',
+  'userId',
+  'quantity',
+  'createdAt',
+  'expiresAt',
+  'idempotencyKey',
+  'status',
+  'paidAt',
+] as const
+
+/** One entry's values; loose on purpose, so tests can also write entries no script would. */
+export type EntryValues = Readonly<Record<(typeof ENTRY_FIELDS)[number], string | number>>
+
+/** An entry as XADD's flat [field, value, ...] list, exactly as the scripts append it. */
+export function orderEntry(v: EntryValues): string[] {
+  const flat: string[] = []
+  for (const f of ENTRY_FIELDS) flat.push(f, String(v[f]))
+  return flat
+}
+
 const MAX_MS = 1e15
 
 function ms(v: string | undefined): number | null {

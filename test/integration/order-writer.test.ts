@@ -1,4 +1,5 @@
 import t from 'tap'
+import { orderEntry } from '../../src/orders/order-record'
 import { saleKeys, WRITER_GROUP } from '../../src/store/keys'
 import { pool } from '../helpers/http'
 import { freshSchema, ordersOf, waitFor } from '../helpers/pg'
@@ -152,24 +153,17 @@ t.test(
 
     const k = saleKeys(srv.prefix, 'poison')
     const now = Date.now()
-    const entry = (orderId: string, userId: string, key: string, quantity = '1') => [
-      'orderId',
-      orderId,
-      'userId',
-      userId,
-      'quantity',
-      quantity,
-      'createdAt',
-      String(now),
-      'expiresAt',
-      String(now + 300_000),
-      'idempotencyKey',
-      key,
-      'status',
-      'reserved',
-      'paidAt',
-      '',
-    ]
+    const entry = (orderId: string, userId: string, key: string, quantity = '1') =>
+      orderEntry({
+        orderId,
+        userId,
+        quantity,
+        createdAt: now,
+        expiresAt: now + 300_000,
+        idempotencyKey: key,
+        status: 'reserved',
+        paidAt: '',
+      })
     // Redis broke I6 (a second order for alice's key): PostgreSQL's unique key refuses it.
     // Written by hand in one MULTI with good orders around it, so they share a batch.
     await srv.redis

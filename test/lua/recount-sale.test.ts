@@ -1,4 +1,5 @@
 import t from 'tap'
+import { orderEntry } from '../../src/orders/order-record'
 import {
   freshSale,
   openRedis,
@@ -247,24 +248,7 @@ async function seed(k: Keys, before: Before): Promise<void> {
 }
 
 function streamFields(orderId: string, o: OrderJson): string[] {
-  return [
-    'orderId',
-    orderId,
-    'userId',
-    o.userId,
-    'quantity',
-    String(o.quantity),
-    'createdAt',
-    String(o.createdAt),
-    'expiresAt',
-    String(o.expiresAt),
-    'idempotencyKey',
-    o.idempotencyKey,
-    'status',
-    o.status,
-    'paidAt',
-    String(o.paidAt),
-  ]
+  return orderEntry({ orderId, ...o })
 }
 
 for (const row of rows) {

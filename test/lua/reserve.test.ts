@@ -1,4 +1,5 @@
 import t from 'tap'
+import { orderEntry } from '../../src/orders/order-record'
 import {
   freshSale,
   openRedis,
@@ -633,24 +634,7 @@ async function seed(k: ReturnType<typeof freshSale>, before: Before): Promise<Sa
 
 /** An order's stream entry, field for field, as reserve-6.lua appends it. */
 function streamFields(orderId: string, o: OrderJson): string[] {
-  return [
-    'orderId',
-    orderId,
-    'userId',
-    o.userId,
-    'quantity',
-    String(o.quantity),
-    'createdAt',
-    String(o.createdAt),
-    'expiresAt',
-    String(o.expiresAt),
-    'idempotencyKey',
-    o.idempotencyKey,
-    'status',
-    'reserved',
-    'paidAt',
-    '',
-  ]
+  return orderEntry({ orderId, ...o, status: 'reserved', paidAt: '' })
 }
 
 function argvOf(attempts: readonly Attempt[]): (string | number)[] {

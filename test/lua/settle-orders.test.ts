@@ -1,4 +1,5 @@
 import t from 'tap'
+import { orderEntry } from '../../src/orders/order-record'
 import {
   freshSale,
   openRedis,
@@ -708,24 +709,7 @@ async function seed(k: Keys, before: Before): Promise<Seeded> {
 
 /** An order's stream entry, field for field, in the shape reserve-6.lua and the script append. */
 function streamFields(orderId: string, o: OrderJson): string[] {
-  return [
-    'orderId',
-    orderId,
-    'userId',
-    o.userId,
-    'quantity',
-    String(o.quantity),
-    'createdAt',
-    String(o.createdAt),
-    'expiresAt',
-    String(o.expiresAt),
-    'idempotencyKey',
-    o.idempotencyKey,
-    'status',
-    o.status,
-    'paidAt',
-    String(o.paidAt),
-  ]
+  return orderEntry({ orderId, ...o })
 }
 
 function parseOrders(orders: Record<string, string>): Record<string, OrderJson> {
