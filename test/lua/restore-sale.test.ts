@@ -1,5 +1,6 @@
 import t from 'tap'
 import {
+  DEFAULT_SALE,
   freshSale,
   openRedis,
   redisNowMs,
@@ -649,19 +650,7 @@ const rows: Row[] = [
 
 /** DEFAULT_SALE as seedSale writes it, with fields over it. */
 function seeded(over: Record<string, string>): Record<string, string> {
-  return {
-    name: 'Phone',
-    stock: '10',
-    sold: '0',
-    perUserLimit: '2',
-    startsAt: '',
-    endsAt: '',
-    ttl: '300',
-    started: '1',
-    closed: '0',
-    createdAt: '1700000000000',
-    ...over,
-  }
+  return { ...DEFAULT_SALE, ...over }
 }
 
 type Keys = ReturnType<typeof freshSale>
