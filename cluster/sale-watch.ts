@@ -4,15 +4,17 @@ import { redisOffsetMs } from '../src/store/redis-time'
 import { listSaleIds, readSale, readSales } from '../src/store/sales'
 
 /**
- * Keeps the node's workers' copies of every sale fresh: polls Redis every SALE_POLL_MS (this is
- * how a start, a close or returned stock on another node reaches this one) and re-reads a sale at
- * once when a worker of this node changed it or saw it sell out. Also measures the offset of
- * Redis's clock, which the workers use for their local open/closed gate, and hands every new or
- * changed sale to the mirror that keeps PostgreSQL's `sales` table (cluster/sale-mirror.ts).
+ * The primary's view of every sale: polls Redis every SALE_POLL_MS (this is how a start, a close
+ * or returned stock on another node reaches this one) and re-reads a sale at once when a worker of
+ * this node changed it or saw it sell out. Every new or changed sale goes to each listener: the
+ * workers (cluster/worker-hub.ts), the mirror that keeps PostgreSQL's `sales` table
+ * (cluster/sale-mirror.ts) and the order writer. Also measures the offset of Redis's clock, which
+ * the workers use for their local open/closed gate.
  */
 export class SaleWatch {
   private readonly copies = new Map<string, string>()
   private readonly sales = new Map<string, SaleRecord>()
+  private readonly listeners: ((sale: SaleRecord) => void)[] = []
   private timer: NodeJS.Timeout | null = null
   clockOffsetMs = 0
 
@@ -20,12 +22,13 @@ export class SaleWatch {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly pollMs: number,
-    /** send a changed sale to every worker */
-    private readonly broadcast: (sale: SaleRecord) => void,
     private readonly onError: (err: Error) => void,
-    /** copies each sale's definition to PostgreSQL (never waited for: not on the purchase path) */
-    private readonly mirror?: { offer(sale: SaleRecord): void },
   ) {}
+
+  /** Call `listener` with every new or changed sale (the workers, the mirror, the writer). */
+  onSale(listener: (sale: SaleRecord) => void): void {
+    this.listeners.push(listener)
+  }
 
   all(): IterableIterator<SaleRecord> {
     return this.sales.values()
@@ -60,7 +63,6 @@ export class SaleWatch {
     if (!force && this.copies.get(sale.id) === copy) return
     this.copies.set(sale.id, copy)
     this.sales.set(sale.id, sale)
-    this.broadcast(sale)
-    this.mirror?.offer(sale)
+    for (const listener of this.listeners) listener(sale)
   }
 }

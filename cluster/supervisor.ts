@@ -17,6 +17,13 @@ export interface SupervisorEvents {
   onStartFailure(code: number | null, signal: string | null): void
 }
 
+/** The workers of this primary that have not died. */
+export function liveWorkers(): Worker[] {
+  return Object.values(cluster.workers ?? {}).filter(
+    (w): w is Worker => w !== undefined && !w.isDead(),
+  )
+}
+
 export class Supervisor {
   private stopping = false
   private everReady = false
@@ -40,9 +47,7 @@ export class Supervisor {
   }
 
   live(): Worker[] {
-    return Object.values(cluster.workers ?? {}).filter(
-      (w): w is Worker => w !== undefined && !w.isDead(),
-    )
+    return liveWorkers()
   }
 
   private fork(slot: number): void {

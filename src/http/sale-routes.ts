@@ -1,11 +1,11 @@
 import type { Config } from '../config'
 import { log } from '../log'
+import type { Desks } from '../purchase/desks'
 import { saleView } from '../sale/sale-record'
 import { mayHaveRun } from '../store/redis-failure'
 import { createSale, setSaleState } from '../store/sales'
 import type { ScriptedRedis } from '../store/scripts'
 import type { HttpRequest, HttpResponse } from '../uws'
-import type { Desks } from '../worker/desks'
 import { isAdmin } from './admin-auth'
 import {
   later,

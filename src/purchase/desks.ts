@@ -1,7 +1,7 @@
-import { type DeskDeps, SaleDesk } from '../purchase/sale-desk'
 import type { SaleRecord } from '../sale/sale-record'
 import { readSale } from '../store/sales'
 import type { ScriptedRedis } from '../store/scripts'
+import { type DeskDeps, SaleDesk } from './sale-desk'
 
 /**
  * The worker's sales, by id. The primary sends every sale it knows; an id nobody sent yet is

@@ -1,0 +1,114 @@
+import { join } from 'node:path'
+import type { Config } from '../src/config'
+import { log } from '../src/log'
+import { ExpirySweeper } from './expiry-sweeper'
+import { openStores } from './node-stores'
+import { OrderPruner } from './order-pruner'
+import { WriterLoop } from './order-writer-loop'
+import { QuotaLessor } from './quota-lessor'
+import { ReconcileJob } from './reconcile-job'
+import { SaleMirror } from './sale-mirror'
+import { SaleWatch } from './sale-watch'
+import { liveWorkers } from './supervisor'
+import { WorkerHub } from './worker-hub'
+
+/**
+ * A node's primary process: checks the stores, forks one uWS worker per core (WORKERS) and keeps
+ * them alive, hands out stock quota, keeps every worker's copy of the sales fresh, and runs the
+ * background work of the node: the order writer, the expiry sweep, the pruning of final orders,
+ * the reconciler and the mirror of the sale definitions in PostgreSQL.
+ */
+export interface PrimaryOptions {
+  /** the workers' environment: they read their configuration from it, as the primary did */
+  readonly env: NodeJS.ProcessEnv
+  /** the workers' entry file (default: the built src/worker/main.js) */
+  readonly workerFile?: string
+  /** a worker died before the node ever served: the start failed, and the node is closed */
+  onStartFailure?(): void
+}
+
+export interface PrimaryHandle {
+  /** resolves once every worker listens */
+  readonly whenServing: Promise<void>
+  /** Stop the workers (they answer what they admitted), let the writer commit, disconnect. */
+  close(): Promise<void>
+}
+
+export async function startPrimary(config: Config, o: PrimaryOptions): Promise<PrimaryHandle> {
+  const { redis, pg } = await openStores(config)
+  const prefix = config.REDIS_PREFIX
+  const watch = new SaleWatch(redis, prefix, config.SALE_POLL_MS, (err) =>
+    log.error({ err: err.message }, 'polling the sales failed'),
+  )
+  const writer = new WriterLoop({
+    threads: config.WRITER_THREADS,
+    consumer: config.WRITER_NAME,
+    idleMs: config.WRITER_IDLE_MS,
+    claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
+    now: () => Date.now() + watch.clockOffsetMs,
+    task: {
+      redisUrl: config.REDIS_URL,
+      redisTimeoutMs: config.REDIS_TIMEOUT_MS,
+      pg: {
+        url: config.DATABASE_URL,
+        schema: config.PG_SCHEMA,
+        max: config.PG_POOL_MAX,
+        name: 'seckill-writer',
+      },
+      writer: {
+        prefix,
+        batch: config.WRITER_BATCH,
+        claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
+        maxDeliveries: config.WRITER_MAX_DELIVERIES,
+        crashAt: config.SECKILL_CRASH_AT ?? null,
+      },
+    },
+  })
+  // Sale definitions go to PostgreSQL (for `seckill restore`) in the background, never waited for.
+  const mirror = new SaleMirror(pg)
+  const lessor = new QuotaLessor(redis, prefix, config.QUOTA_CHUNK, () => liveWorkers().length)
+  const hub = new WorkerHub({
+    config,
+    env: o.env,
+    workerFile: o.workerFile ?? join(__dirname, '../src/worker/main.js'),
+    watch,
+    lessor,
+  })
+  watch.onSale((sale) => writer.track(sale.id))
+  watch.onSale((sale) => mirror.offer(sale))
+  watch.onSale((sale) => hub.broadcast(sale))
+
+  const saleIds = () => Array.from(watch.all(), (s) => s.id)
+  const jobs = [
+    new ExpirySweeper(redis, prefix, config.SWEEP_MS, saleIds, (saleId) => {
+      watch.refresh(saleId).catch(() => {})
+    }),
+    new OrderPruner(redis, prefix, config.ORDER_RETENTION_S * 1000, saleIds),
+    new ReconcileJob(redis, pg, prefix, config.RECONCILE_INTERVAL_MS, saleIds),
+  ]
+  await watch.start()
+  hub.start()
+  for (const job of jobs) job.start()
+
+  const close = async () => {
+    watch.stop()
+    // No retries from now on; an upsert in flight ends before pg.end() closes its connection.
+    void mirror.stop()
+    await hub.stop(config.SHUTDOWN_TIMEOUT_MS)
+    // The workers' last orders are in the stream: the writer's running steps commit them.
+    await Promise.all([...jobs.map((job) => job.stop()), writer.stop()])
+    await pg.end()
+    redis.disconnect()
+  }
+  let closing: Promise<void> | null = null
+  const closeOnce = () => {
+    closing ??= close()
+    return closing
+  }
+  hub.startFailed.then(async ({ code, signal }) => {
+    log.fatal({ code, signal }, 'a worker failed to start; see its message above')
+    await closeOnce()
+    o.onStartFailure?.()
+  })
+  return { whenServing: hub.whenServing, close: closeOnce }
+}
