@@ -1,7 +1,6 @@
 import type { Pool } from 'pg'
-import { ORDERS_SCHEMA } from '../orders/order-sql'
-import { SALES_SCHEMA } from '../sale/sale-sql'
 import { inTransaction } from './pg'
+import { MIGRATIONS } from './schema'
 
 /**
  * Versioned schema migrations, applied at start by the primary (and by `seckill migrate`). Each
@@ -9,17 +8,6 @@ import { inTransaction } from './pg'
  * nodes starting at once apply each migration exactly once. Never edit a released migration:
  * add the next version.
  */
-export interface Migration {
-  readonly version: number
-  readonly name: string
-  readonly sql: string
-}
-
-export const MIGRATIONS: readonly Migration[] = [
-  { version: 1, name: 'orders table', sql: ORDERS_SCHEMA[0]! },
-  { version: 2, name: 'idempotency keys unique among live orders', sql: ORDERS_SCHEMA[1]! },
-  { version: 3, name: 'sales table', sql: SALES_SCHEMA[0]! },
-]
 
 /** Any constant: the key of the advisory lock that serialises migrations. */
 const LOCK_KEY = 0x5ec1

@@ -6,36 +6,6 @@ import type { OrderRecord, OrderStatus } from './order-record'
  * JavaScript side and timestamptz in PostgreSQL.
  */
 
-/** The migrations of the orders table (src/db/migrations.ts applies them in order). */
-export const ORDERS_SCHEMA: readonly string[] = [
-  `CREATE TABLE orders (
-    order_id        text PRIMARY KEY,
-    sale_id         text NOT NULL,
-    user_id         text NOT NULL,              -- '' for an anonymous /buy/ticket buyer
-    quantity        integer NOT NULL CHECK (quantity > 0),
-    status          text NOT NULL CHECK (status IN ('reserved', 'paid', 'expired', 'cancelled')),
-    idempotency_key text,                       -- NULL when the client sent none
-    created_at      timestamptz NOT NULL,
-    expires_at      timestamptz NOT NULL,
-    paid_at         timestamptz,
-    written_at      timestamptz NOT NULL DEFAULT now(),
-    CHECK ((status = 'paid') = (paid_at IS NOT NULL)),
-    -- A retry with the same Idempotency-Key by the same user is one order (I6), in PostgreSQL too.
-    -- (NULL keys never conflict.) The per-user limit (I3) is a sum over a user's live orders,
-    -- which a unique index cannot express once perUserLimit > 1 or an expired order frees a
-    -- user to buy again; the Lua script enforces it and the reconciler checks it here.
-    UNIQUE (sale_id, user_id, idempotency_key)
-  );
-  CREATE INDEX orders_sale_user ON orders (sale_id, user_id);`,
-  // An Idempotency-Key names one order while Redis remembers it; ORDER_RETENTION_S after a
-  // cancelled or expired order was written, Redis forgets it and the key makes a new order.
-  // PostgreSQL keeps the old row, so the key is unique among live orders only (I6 still: a
-  // replay never makes a second live order).
-  `ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_sale_id_user_id_idempotency_key_key;
-  CREATE UNIQUE INDEX orders_live_idempotency_key ON orders (sale_id, user_id, idempotency_key)
-    WHERE status IN ('reserved', 'paid');`,
-]
-
 const COLUMNS =
   'order_id, sale_id, user_id, quantity, status, idempotency_key, created_at, expires_at, paid_at'
 

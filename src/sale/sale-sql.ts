@@ -9,25 +9,6 @@ import type { SaleRecord } from './sale-record'
  * a sale from when Redis lost it. Times are epoch milliseconds in JavaScript, timestamptz here.
  */
 
-/** The migrations of the sales table (src/db/migrations.ts applies them in order). */
-export const SALES_SCHEMA: readonly string[] = [
-  `CREATE TABLE sales (
-    sale_id             text PRIMARY KEY,
-    name                text NOT NULL,
-    stock               bigint NOT NULL CHECK (stock >= 0),
-    per_user_limit      integer NOT NULL CHECK (per_user_limit > 0),
-    starts_at           timestamptz,              -- NULL: starts only when started by hand
-    ends_at             timestamptz,              -- NULL: no end
-    payment_ttl_seconds integer NOT NULL CHECK (payment_ttl_seconds > 0),
-    started             boolean NOT NULL,
-    closed              boolean NOT NULL,
-    -- Redis's creation time: the reconciler takes orders older than the sale for an earlier
-    -- sale's under the same id, so a restored sale must keep it.
-    created_at          timestamptz NOT NULL,
-    updated_at          timestamptz NOT NULL DEFAULT now()
-  );`,
-]
-
 /** What the table keeps of a sale: its definition and gate, not its counters. */
 export interface SaleDefinition extends NewSale {
   readonly started: boolean
