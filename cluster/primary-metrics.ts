@@ -8,11 +8,18 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 export const primaryRegistry = new Registry()
 const registers = [primaryRegistry]
 
-export const ordersWritten = new Counter({
-  name: 'seckill_orders_written_total',
-  help: 'order rows inserted into PostgreSQL or moved to a final state by the order writer',
-  registers,
-})
+function counter(name: string, help: string): Counter {
+  return new Counter({ name, help, registers })
+}
+
+function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []) {
+  return new Gauge<L>({ name, help, labelNames, registers })
+}
+
+export const ordersWritten = counter(
+  'seckill_orders_written_total',
+  'order rows inserted into PostgreSQL or moved to a final state by the order writer',
+)
 
 export const writerBatch = new Histogram({
   name: 'seckill_writer_batch_size',
@@ -21,65 +28,55 @@ export const writerBatch = new Histogram({
   registers,
 })
 
-export const writerFailures = new Counter({
-  name: 'seckill_writer_failures_total',
-  help: 'order-writer steps that failed as a whole (PostgreSQL or Redis unreachable); retried',
-  registers,
-})
+export const writerFailures = counter(
+  'seckill_writer_failures_total',
+  'order-writer steps that failed as a whole (PostgreSQL or Redis unreachable); retried',
+)
 
-export const deadLetters = new Counter({
-  name: 'seckill_dead_letters_total',
-  help: 'order stream entries moved to a dead-letter stream',
-  registers,
-})
+export const deadLetters = counter(
+  'seckill_dead_letters_total',
+  'order stream entries moved to a dead-letter stream',
+)
 
-export const writerBacklog = new Gauge({
-  name: 'seckill_writer_backlog_entries',
-  help: 'order stream entries not yet in PostgreSQL, per sale',
-  labelNames: ['sale'] as const,
-  registers,
-})
+export const writerBacklog = gauge(
+  'seckill_writer_backlog_entries',
+  'order stream entries not yet in PostgreSQL, per sale',
+  ['sale'],
+)
 
-export const writerLag = new Gauge({
-  name: 'seckill_writer_lag_seconds',
-  help: 'age of the oldest order stream entry not yet in PostgreSQL (0 when none), per sale',
-  labelNames: ['sale'] as const,
-  registers,
-})
+export const writerLag = gauge(
+  'seckill_writer_lag_seconds',
+  'age of the oldest order stream entry not yet in PostgreSQL (0 when none), per sale',
+  ['sale'],
+)
 
-export const ordersExpired = new Counter({
-  name: 'seckill_orders_expired_total',
-  help: 'reserved orders expired by the sweep (their units went back on sale)',
-  registers,
-})
+export const ordersExpired = counter(
+  'seckill_orders_expired_total',
+  'reserved orders expired by the sweep (their units went back on sale)',
+)
 
-export const unitsReturned = new Counter({
-  name: 'seckill_units_returned_total',
-  help: 'units returned to stock by the expiry sweep',
-  registers,
-})
+export const unitsReturned = counter(
+  'seckill_units_returned_total',
+  'units returned to stock by the expiry sweep',
+)
 
-export const drift = new Gauge({
-  name: 'seckill_drift',
-  help: 'differences between Redis and PostgreSQL found by the last reconciliation, per kind',
-  labelNames: ['sale', 'kind'] as const,
-  registers,
-})
+export const drift = gauge(
+  'seckill_drift',
+  'differences between Redis and PostgreSQL found by the last reconciliation, per kind',
+  ['sale', 'kind'],
+)
 
-export const redisAof = new Gauge({
-  name: 'seckill_redis_aof',
-  help: '1 when Redis appends to its AOF (appendonly yes), 0 when it does not: then a Redis restart loses orders not yet in PostgreSQL',
-  registers,
-})
+export const redisAof = gauge(
+  'seckill_redis_aof',
+  '1 when Redis appends to its AOF (appendonly yes), 0 when it does not: then a Redis restart loses orders not yet in PostgreSQL',
+)
 
-export const redisFsyncAlways = new Gauge({
-  name: 'seckill_redis_fsync_always',
-  help: '1 when Redis fsyncs its AOF on every write (appendfsync always)',
-  registers,
-})
+export const redisFsyncAlways = gauge(
+  'seckill_redis_fsync_always',
+  '1 when Redis fsyncs its AOF on every write (appendfsync always)',
+)
 
-export const ordersPruned = new Counter({
-  name: 'seckill_orders_pruned_total',
-  help: 'cancelled and expired orders forgotten in Redis after ORDER_RETENTION_S (PostgreSQL keeps them)',
-  registers,
-})
+export const ordersPruned = counter(
+  'seckill_orders_pruned_total',
+  'cancelled and expired orders forgotten in Redis after ORDER_RETENTION_S (PostgreSQL keeps them)',
+)

@@ -51,7 +51,7 @@ export class QuotaLessor {
     parked: number,
   ): Promise<Grant> {
     const prev = this.chains.get(saleId) ?? Promise.resolve()
-    const next = prev.then(() => this.decide(w, saleId, have, inflight, parked))
+    const next = prev.then(() => this.decide(w, saleId, { have, inflight }, parked))
     const settled = next.catch(() => undefined)
     this.chains.set(saleId, settled)
     settled.then(() => {
@@ -78,15 +78,9 @@ export class QuotaLessor {
     return r
   }
 
-  private async decide(
-    w: WorkerId,
-    saleId: string,
-    have: number,
-    inflight: number,
-    parked: number,
-  ): Promise<Grant> {
+  private async decide(w: WorkerId, saleId: string, r: Report, parked: number): Promise<Grant> {
     const reports = this.salesReports(saleId)
-    reports.set(w, { have, inflight })
+    reports.set(w, r)
     const [stock, sold, returned] = await this.redis.hmget(
       saleKeys(this.prefix, saleId).sale,
       'stock',
@@ -98,7 +92,7 @@ export class QuotaLessor {
         ? null
         : { remaining: Number(stock) - Number(sold ?? 0), returned: Number(returned ?? 0) }
     const g = grantFor(sale, reports, w, parked, this.chunk, this.liveWorkers())
-    if (g.units > 0) reports.set(w, { have: have + g.units, inflight })
+    if (g.units > 0) reports.set(w, { have: r.have + g.units, inflight: r.inflight })
     return g
   }
 }

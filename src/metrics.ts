@@ -46,24 +46,20 @@ export function setDeskSource(source: () => Iterable<DeskSample>): void {
   sampleDesks = source
 }
 
-new Gauge({
-  name: 'seckill_quota_units',
-  help: 'stock quota units held unused by the workers',
-  labelNames: ['sale'] as const,
-  collect() {
-    this.reset()
-    for (const d of sampleDesks()) this.labels(d.id).set(d.quota)
-  },
-})
+/** A per-sale gauge read from the desks at scrape time. */
+function deskGauge(name: string, help: string, read: (d: DeskSample) => number): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: ['sale'] as const,
+    collect() {
+      this.reset()
+      for (const d of sampleDesks()) this.labels(d.id).set(read(d))
+    },
+  })
+}
 
-new Gauge({
-  name: 'seckill_parked_attempts',
-  help: 'attempts waiting for stock quota',
-  labelNames: ['sale'] as const,
-  collect() {
-    this.reset()
-    for (const d of sampleDesks()) this.labels(d.id).set(d.parked)
-  },
-})
+deskGauge('seckill_quota_units', 'stock quota units held unused by the workers', (d) => d.quota)
+deskGauge('seckill_parked_attempts', 'attempts waiting for stock quota', (d) => d.parked)
 
 export { register }

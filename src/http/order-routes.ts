@@ -68,13 +68,26 @@ export function orderRoutes(ctx: OrderContext) {
     return o !== null && mayTouch(caller, o.userId)
   }
 
-  function get(res: HttpResponse, req: HttpRequest): void {
+  /** The order a request names and who asks, or null once the refusal has been written. */
+  function target(res: HttpResponse, req: HttpRequest) {
     const orderId = req.getParameter(0)
     const caller = callerOfReq(req)
-    if (caller?.kind === 'refused') return writeUnauthorized(res, caller.refused)
+    if (caller?.kind === 'refused') {
+      writeUnauthorized(res, caller.refused)
+      return null
+    }
     const saleId = saleOf(orderId)
-    if (saleId === null) return writeError(res, 'not_found', `no order ${orderId}`)
-    const tres = track(res)
+    if (saleId === null) {
+      writeError(res, 'not_found', `no order ${orderId}`)
+      return null
+    }
+    return { orderId, caller, saleId, res: track(res) }
+  }
+
+  function get(res: HttpResponse, req: HttpRequest): void {
+    const on = target(res, req)
+    if (on === null) return
+    const { orderId, caller, saleId, res: tres } = on
     lookupOrder(ctx.pg, ctx.redis, prefix, saleId, orderId)
       .then((o) => {
         if (!o || !mayTouch(caller, o.userId)) {
@@ -88,13 +101,9 @@ export function orderRoutes(ctx: OrderContext) {
 
   function settle(action: 'pay' | 'cancel') {
     return (res: HttpResponse, req: HttpRequest): void => {
-      const orderId = req.getParameter(0)
-      const caller = callerOfReq(req)
-      if (caller?.kind === 'refused') return writeUnauthorized(res, caller.refused)
-      const saleId = saleOf(orderId)
-      if (saleId === null) return writeError(res, 'not_found', `no order ${orderId}`)
-      const tres = track(res)
-      whenStillWaiting(tres, () => act(tres, caller, saleId, orderId, action))
+      const on = target(res, req)
+      if (on === null) return
+      whenStillWaiting(on.res, () => act(on.res, on.caller, on.saleId, on.orderId, action))
     }
   }
 

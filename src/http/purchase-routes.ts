@@ -58,6 +58,15 @@ function writeCompatRefused(res: HttpResponse): void {
   res.writeHeader('Content-Type', JSON_TYPE).end(COMPAT_REFUSED)
 }
 
+/** Signed identity: the token's subject, or null once the 401 has been written. */
+function signedBuyer(buyers: BuyerTokens, req: HttpRequest, res: HttpResponse): string | null {
+  const v = buyers.verify(bearerOf(req))
+  if (v.userId !== null) return v.userId
+  countAnswer('unauthorized', false)
+  writeUnauthorized(res, v.refused ?? 'invalid')
+  return null
+}
+
 /** GET|POST /buy/ticket: one unit of the default sale, always HTTP 200, the reference's JSON. */
 export function buyTicketRoute(ctx: PurchaseContext) {
   return (res: HttpResponse, req: HttpRequest): void => {
@@ -79,12 +88,8 @@ export function buyTicketRoute(ctx: PurchaseContext) {
     if (ctx.buyers !== null) {
       // Signed: ?user= and X-User-Id are ignored. A bad token gets the API's 401, not the
       // reference's -1: a client must learn that it has to log in again.
-      const v = ctx.buyers.verify(bearerOf(req))
-      if (v.userId === null) {
-        countAnswer('unauthorized', false)
-        return writeUnauthorized(res, v.refused ?? 'invalid')
-      }
-      userId = v.userId
+      userId = signedBuyer(ctx.buyers, req, res)
+      if (userId === null) return
     } else {
       // uWS decodes the query (percent and UTF-8) but not headers: see headerText.
       const query = req.getQuery('user')
@@ -138,12 +143,9 @@ export function postOrderRoute(ctx: PurchaseContext) {
     // Signed identity: the buyer is known from the token before the body is read.
     let buyer = ''
     if (ctx.buyers !== null) {
-      const v = ctx.buyers.verify(bearerOf(req))
-      if (v.userId === null) {
-        countAnswer('unauthorized', false)
-        return writeUnauthorized(res, v.refused ?? 'invalid')
-      }
-      buyer = v.userId
+      const signed = signedBuyer(ctx.buyers, req, res)
+      if (signed === null) return
+      buyer = signed
       if (ctx.rate.user.over(buyer)) {
         countAnswer('rate_limited', false)
         return writeError(res, 'rate_limited')
