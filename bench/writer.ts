@@ -6,7 +6,7 @@ import autocannon from 'autocannon'
 import { migrate } from '../src/db/migrations'
 import type { OrderRecord } from '../src/orders/order-record'
 import { orderEntry } from '../src/orders/order-record'
-import { upsertOrders } from '../src/orders/order-sql'
+import { PgSide } from '../src/orders/writer/pg-side'
 import { saleKeys } from '../src/store/keys'
 import { timeToMs } from '../src/store/redis-time'
 import { histogram, openSale, ROOT, start, stop, stores } from './harness'
@@ -64,6 +64,8 @@ async function written(st: ReturnType<typeof stores>): Promise<number> {
 /** PostgreSQL's ceiling for the writer's statement: `rows` orders in batches, back to back. */
 async function baseline(st: ReturnType<typeof stores>, rows: number): Promise<number> {
   await migrate(st.pg, st.schema)
+  // The writer's own PostgreSQL side: one upsert in one transaction per batch, as in a step.
+  const table = new PgSide(st.pg)
   const now = Date.now()
   const t0 = performance.now()
   for (let done = 0; done < rows; done += BATCH) {
@@ -81,14 +83,8 @@ async function baseline(st: ReturnType<typeof stores>, rows: number): Promise<nu
         paidAt: null,
       })
     }
-    const c = await st.pg.connect()
-    try {
-      await c.query('BEGIN')
-      await upsertOrders(c, orders)
-      await c.query('COMMIT')
-    } finally {
-      c.release()
-    }
+    const w = await table.write(orders)
+    if (w.error !== null) throw new Error(`the baseline upsert failed: ${w.error}`)
   }
   return rows / ((performance.now() - t0) / 1000)
 }

@@ -1,10 +1,18 @@
 import { join } from 'node:path'
 import type { Config } from '../src/config'
 import { log } from '../src/log'
+import { createOrderWriter } from '../src/orders/writer/create-writer'
 import { ExpirySweeper } from './expiry-sweeper'
 import { openStores } from './node-stores'
 import { OrderPruner } from './order-pruner'
-import { WriterLoop } from './order-writer-loop'
+import {
+  deadLetters,
+  ordersWritten,
+  writerBacklog,
+  writerBatch,
+  writerFailures,
+  writerLag,
+} from './primary-metrics'
 import { QuotaLessor } from './quota-lessor'
 import { ReconcileJob } from './reconcile-job'
 import { SaleMirror } from './sale-mirror'
@@ -40,30 +48,11 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   const watch = new SaleWatch(redis, prefix, config.SALE_POLL_MS, (err) =>
     log.error({ err: err.message }, 'polling the sales failed'),
   )
-  const writer = new WriterLoop({
-    threads: config.WRITER_THREADS,
-    consumer: config.WRITER_NAME,
-    idleMs: config.WRITER_IDLE_MS,
-    claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
-    now: () => Date.now() + watch.clockOffsetMs,
-    task: {
-      redisUrl: config.REDIS_URL,
-      redisTimeoutMs: config.REDIS_TIMEOUT_MS,
-      pg: {
-        url: config.DATABASE_URL,
-        schema: config.PG_SCHEMA,
-        max: config.PG_POOL_MAX,
-        name: 'seckill-writer',
-      },
-      writer: {
-        prefix,
-        batch: config.WRITER_BATCH,
-        claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
-        maxDeliveries: config.WRITER_MAX_DELIVERIES,
-        crashAt: config.SECKILL_CRASH_AT ?? null,
-      },
-    },
-  })
+  const writer = createOrderWriter(
+    config,
+    { ordersWritten, writerBatch, writerFailures, deadLetters, writerBacklog, writerLag },
+    () => Date.now() + watch.clockOffsetMs,
+  )
   // Sale definitions go to PostgreSQL (for `seckill restore`) in the background, never waited for.
   const mirror = new SaleMirror(pg)
   const lessor = new QuotaLessor(redis, prefix, config.QUOTA_CHUNK, () => liveWorkers().length)

@@ -1,7 +1,8 @@
 import { workerData } from 'piscina'
-import { createPool, type PgOptions } from '../db/pg'
-import { createRedis } from '../store/redis'
-import { OrderWriter, type WriteJob, type WriteResult, type WriterOptions } from './order-writer'
+import { createPool, type PgOptions } from '../../db/pg'
+import { createRedis } from '../../store/redis'
+import type { WriteJob, WriteResult, WriterOptions } from './write-job'
+import { OrderWriter } from './write-step'
 
 /**
  * The Piscina task file of the order writer: one Redis client and one PostgreSQL pool per
@@ -17,7 +18,7 @@ export interface WriterTaskData {
 const data = workerData as WriterTaskData
 const redis = createRedis(data.redisUrl, `seckill-writer-${process.pid}`, data.redisTimeoutMs)
 const connected = redis.connect().catch(() => {})
-const writer = new OrderWriter(redis, createPool(data.pg), data.writer)
+const writer = OrderWriter.open(redis, createPool(data.pg), data.writer)
 
 export async function write(job: WriteJob): Promise<WriteResult> {
   await connected

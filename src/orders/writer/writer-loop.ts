@@ -1,21 +1,8 @@
 import { join } from 'node:path'
 import Piscina from 'piscina'
-import { log } from '../src/log'
-import {
-  emptyResult,
-  type ReadFrom,
-  type WriteJob,
-  type WriteResult,
-} from '../src/orders/order-writer'
-import type { WriterTaskData } from '../src/orders/writer-task'
-import {
-  deadLetters,
-  ordersWritten,
-  writerBacklog,
-  writerBatch,
-  writerFailures,
-  writerLag,
-} from './primary-metrics'
+import { log } from '../../log'
+import { failedResult, type ReadFrom, type WriteJob, type WriteResult } from './write-job'
+import type { WriterTaskData } from './writer-task'
 
 /**
  * Drives the order writer: one loop per sale, each running one step at a time on the Piscina
@@ -23,6 +10,14 @@ import {
  * then reads new entries, and every claimIdleMs / 2 takes over entries idle in a dead consumer's
  * pending list. A failed step (PostgreSQL down) is retried with back-off; the entries wait in
  * Redis, so the sale goes on and the backlog drains when PostgreSQL is back.
+ *
+ * How it learns about sales: `track(saleId)`, called by whatever watches the sales. The primary
+ * feeds it from its sale watch as a listener (cluster/sale-watch.ts), not from the broadcast to
+ * its workers: the watch reads the sales index every SALE_POLL_MS, so a sale made on another
+ * node sharing this Redis is written here too, and it re-reads a sale at once when this node's
+ * workers create or change one, so a local sale is written from its first order. Chosen over the
+ * loop reading the index itself, which would poll the same index a second time and leave a new
+ * local sale waiting up to a poll interval (test/integration/sold-out.test.ts runs with 60 s).
  */
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 5000
@@ -33,8 +28,22 @@ export interface WriterLoopOptions {
   readonly idleMs: number
   readonly claimIdleMs: number
   readonly task: WriterTaskData
-  /** Redis clock now, for the lag gauge */
+  /** Redis clock now, for the lag gauge (entry ids are Redis-clock ms) */
   now(): number
+}
+
+/** The slice of prom-client the loop reports to (the metrics live in the primary's registry). */
+export interface WriterMetrics {
+  readonly ordersWritten: { inc(n: number): void }
+  readonly writerBatch: { observe(n: number): void }
+  readonly writerFailures: { inc(): void }
+  readonly deadLetters: { inc(n: number): void }
+  readonly writerBacklog: PerSale
+  readonly writerLag: PerSale
+}
+
+interface PerSale {
+  labels(sale: string): { set(value: number): void }
 }
 
 interface SaleLoop {
@@ -52,9 +61,12 @@ export class WriterLoop {
   private readonly loops = new Map<string, SaleLoop>()
   private stopped = false
 
-  constructor(private readonly o: WriterLoopOptions) {
+  constructor(
+    private readonly o: WriterLoopOptions,
+    private readonly metrics: WriterMetrics,
+  ) {
     this.pool = new Piscina({
-      filename: join(__dirname, '../src/orders/writer-task.js'),
+      filename: join(__dirname, 'writer-task.js'),
       minThreads: o.threads,
       maxThreads: o.threads,
       idleTimeout: Number.POSITIVE_INFINITY,
@@ -110,24 +122,29 @@ export class WriterLoop {
     try {
       r = (await this.pool.run(job, { name: 'write' })) as WriteResult
     } catch (err) {
-      r = { ...emptyResult('0-0'), backlog: -1, oldestMs: null, error: (err as Error).message }
+      r = failedResult('0-0', 0, err)
     }
+    this.account(s.saleId, r)
     this.schedule(s, this.after(s, from, r, now))
   }
 
-  /** Account for a step's result; returns the delay before the next step. */
+  /** A step's result in the metrics. */
+  private account(saleId: string, r: WriteResult): void {
+    const m = this.metrics
+    if (r.read > 0) m.writerBatch.observe(r.read)
+    m.ordersWritten.inc(r.written)
+    m.deadLetters.inc(r.deadLettered)
+    if (r.error !== null) m.writerFailures.inc()
+    if (r.backlog < 0) return
+    m.writerBacklog.labels(saleId).set(r.backlog)
+    m.writerLag
+      .labels(saleId)
+      .set(r.oldestMs === null ? 0 : Math.max(0, this.o.now() - r.oldestMs) / 1000)
+  }
+
+  /** Move the sale's loop on after a step; returns the delay before the next step. */
   private after(s: SaleLoop, from: ReadFrom, r: WriteResult, now: number): number {
-    if (r.read > 0) writerBatch.observe(r.read)
-    ordersWritten.inc(r.written)
-    deadLetters.inc(r.deadLettered)
-    if (r.backlog >= 0) {
-      writerBacklog.labels(s.saleId).set(r.backlog)
-      writerLag
-        .labels(s.saleId)
-        .set(r.oldestMs === null ? 0 : Math.max(0, this.o.now() - r.oldestMs) / 1000)
-    }
     if (r.error !== null) {
-      writerFailures.inc()
       if (s.failures++ === 0) {
         log.error(
           { sale: s.saleId, err: r.error },

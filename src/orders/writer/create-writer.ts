@@ -1,0 +1,42 @@
+import type { Config } from '../../config'
+import { WriterLoop, type WriterMetrics } from './writer-loop'
+
+/**
+ * This node's order writer, configured from the node's config, its threads started. It writes a
+ * sale's orders from the moment it is told about the sale (`track`) until `stop()`.
+ */
+export function createOrderWriter(
+  config: Config,
+  metrics: WriterMetrics,
+  /** Redis clock now, for the lag gauge */
+  now: () => number,
+): WriterLoop {
+  return new WriterLoop(
+    {
+      threads: config.WRITER_THREADS,
+      consumer: config.WRITER_NAME,
+      idleMs: config.WRITER_IDLE_MS,
+      claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
+      now,
+      task: {
+        redisUrl: config.REDIS_URL,
+        redisTimeoutMs: config.REDIS_TIMEOUT_MS,
+        // Each thread opens its own pool of PG_POOL_MAX connections.
+        pg: {
+          url: config.DATABASE_URL,
+          schema: config.PG_SCHEMA,
+          max: config.PG_POOL_MAX,
+          name: 'seckill-writer',
+        },
+        writer: {
+          prefix: config.REDIS_PREFIX,
+          batch: config.WRITER_BATCH,
+          claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
+          maxDeliveries: config.WRITER_MAX_DELIVERIES,
+          crashAt: config.SECKILL_CRASH_AT ?? null,
+        },
+      },
+    },
+    metrics,
+  )
+}
