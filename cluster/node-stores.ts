@@ -1,7 +1,7 @@
 import type { Pool } from 'pg'
 import type { Config } from '../src/config'
 import { migrate } from '../src/db/migrations'
-import { checkPg, createPool } from '../src/db/pg'
+import { checkPg, createPool, pgOptionsOf } from '../src/db/pg'
 import { log } from '../src/log'
 import { describeDurability, durabilityShortfall, readDurability } from '../src/store/durability'
 import { checkRedisPolicy, connectRedis } from '../src/store/redis'
@@ -28,12 +28,7 @@ export async function openStores(config: Config): Promise<NodeStores> {
   const redis = await connectRedis(config.REDIS_URL, 'seckill-primary', config.REDIS_TIMEOUT_MS)
   await checkRedisPolicy(redis)
   await checkDurability(redis, config)
-  const pg = createPool({
-    url: config.DATABASE_URL,
-    schema: config.PG_SCHEMA,
-    max: 2,
-    name: 'seckill-primary',
-  })
+  const pg = createPool(pgOptionsOf(config, 'seckill-primary', 2))
   await checkPg(pg, config.DATABASE_URL)
   const applied = await migrate(pg, config.PG_SCHEMA)
   if (applied.length > 0) log.info({ versions: applied }, 'PostgreSQL schema migrated')

@@ -4,7 +4,7 @@ import type Redis from 'ioredis'
 import type { Pool } from 'pg'
 import { loadStoreConfig, type StoreConfig } from '../config'
 import { migrate } from '../db/migrations'
-import { checkPg, createPool } from '../db/pg'
+import { checkPg, createPool, pgOptionsOf } from '../db/pg'
 import { die } from '../log'
 import { auditSale, type DriftReport, driftKinds, hasDrift, repairSale } from '../orders/reconcile'
 import { RESTORE_CHUNK } from '../sale/restore-sale'
@@ -33,12 +33,7 @@ const USAGE = `usage:
                                                   PostgreSQL has and Redis lacks)`
 
 function openPg(config: StoreConfig) {
-  return createPool({
-    url: config.DATABASE_URL,
-    schema: config.PG_SCHEMA,
-    max: 2,
-    name: 'seckill-cli',
-  })
+  return createPool(pgOptionsOf(config, 'seckill-cli', 2))
 }
 
 function summary(r: DriftReport): string {

@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os'
 import { Pool, type PoolClient } from 'pg'
+import type { Config } from '../config'
 
 /**
  * PostgreSQL connections: the order store of record. With DATABASE_URL empty, node-postgres reads
@@ -11,6 +12,15 @@ export interface PgOptions {
   readonly schema: string
   readonly max: number
   readonly name: string
+}
+
+/** The pool options of `config` for a pool named `name` (application_name) of `max` connections. */
+export function pgOptionsOf(
+  config: Pick<Config, 'DATABASE_URL' | 'PG_SCHEMA'>,
+  name: string,
+  max: number,
+): PgOptions {
+  return { url: config.DATABASE_URL, schema: config.PG_SCHEMA, max, name }
 }
 
 /**

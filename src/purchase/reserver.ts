@@ -40,7 +40,7 @@ export async function createReserver(o: ReserverOptions): Promise<Reserver> {
     // Threads live as long as the process: each holds a Redis connection worth keeping.
     idleTimeout: Number.POSITIVE_INFINITY,
     // Not 'sync' (the default): a thread frozen in Atomics.wait between tasks never runs
-    // ioredis's reconnect timer (see cluster/order-writer-loop.ts).
+    // ioredis's reconnect timer (see src/orders/writer/writer-loop.ts).
     atomics: 'async',
     workerData: { redisUrl: o.redisUrl, redisTimeoutMs: o.redisTimeoutMs, prefix: o.prefix },
   })

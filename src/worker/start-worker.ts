@@ -1,6 +1,6 @@
 import { buyerTokens } from '../buyer-token'
 import type { Config } from '../config'
-import { createPool } from '../db/pg'
+import { createPool, pgOptionsOf } from '../db/pg'
 import { buildApp } from '../http/app'
 import { clientGone, settle } from '../http/purchase-routes'
 import { RateLimiter, type RateLimits } from '../http/rate-limit'
@@ -34,12 +34,7 @@ export async function startWorker(
   const name = `seckill-worker-${process.pid}`
   const redis = await connectRedis(config.REDIS_URL, name, config.REDIS_TIMEOUT_MS)
   // Order lookups only: connects on first use, so the purchase path never waits for PostgreSQL.
-  const pg = createPool({
-    url: config.DATABASE_URL,
-    schema: config.PG_SCHEMA,
-    max: config.PG_POOL_MAX,
-    name,
-  })
+  const pg = createPool(pgOptionsOf(config, name, config.PG_POOL_MAX))
   const primary = new PrimaryLink(channel, config.REDIS_TIMEOUT_MS)
   const now = () => Date.now() + primary.clockOffsetMs
   const pipeline = await createPipeline(config, {

@@ -1,4 +1,5 @@
 import type { Config } from '../../config'
+import { pgOptionsOf } from '../../db/pg'
 import { WriterLoop, type WriterMetrics } from './writer-loop'
 
 /**
@@ -22,12 +23,7 @@ export function createOrderWriter(
         redisUrl: config.REDIS_URL,
         redisTimeoutMs: config.REDIS_TIMEOUT_MS,
         // Each thread opens its own pool of PG_POOL_MAX connections.
-        pg: {
-          url: config.DATABASE_URL,
-          schema: config.PG_SCHEMA,
-          max: config.PG_POOL_MAX,
-          name: 'seckill-writer',
-        },
+        pg: pgOptionsOf(config, 'seckill-writer', config.PG_POOL_MAX),
         writer: {
           prefix: config.REDIS_PREFIX,
           batch: config.WRITER_BATCH,
