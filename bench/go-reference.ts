@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
-import { ROOT, stop, whenPrinted } from './harness'
+import { launch, ROOT } from './harness/spawn'
 
 /**
  * The Go reference server (bench/go-reference/main.go, the 12306 article's design) as the
@@ -14,6 +14,8 @@ import { ROOT, stop, whenPrinted } from './harness'
 const BINARY = join(ROOT, 'dist', 'go-reference')
 const GOPATH = '/usr/share/gocode'
 export const GO_REFERENCE = 'Go reference (bench/go-reference)'
+/** It starts in milliseconds; the bound only turns a hang into an error. */
+const READY_MS = 20_000
 
 /** Build the binary; an error message fit to print when Go or redigo is missing. */
 export function buildGoReference(): string | null {
@@ -55,14 +57,14 @@ export async function startGoReference(
   ]
   // Local and unified stock both the scenario's: one node, as seckill runs one node.
   args.push('-key', key, '-local-stock', String(stock), '-total', String(stock), '-log', logFile)
-  const proc: ChildProcess = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  await whenPrinted(proc, 'go-reference serving', 'go-reference')
+  const go = launch(BINARY, args)
+  await go.printed('go-reference serving', READY_MS)
   const redis = new Redis(redisUrl)
   return {
     origin: `http://127.0.0.1:${port}`,
     sold: async () => Number(await redis.hget(key, 'ticket_sold_nums')),
     async close() {
-      await stop(proc)
+      await go.stop()
       await redis.del(key)
       redis.disconnect()
       rmSync(logFile, { force: true })

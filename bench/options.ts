@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
-import { ROOT } from './harness'
+import { ROOT } from './harness/spawn'
 import { type Knobs, SCENARIOS, type ScenarioName } from './scenarios'
 
 /** The benchmark runner's command line, read and validated once into a frozen object. */

@@ -3,7 +3,10 @@ import { availableParallelism, cpus, platform, release, totalmem } from 'node:os
 import { join } from 'node:path'
 import { type Check, check, type ServerRole, sanity } from './checks'
 import { buildGoReference, GO_REFERENCE, startGoReference } from './go-reference'
-import { openSale, start, stop, stores } from './harness'
+import { openSale } from './harness/admin'
+import { startBareUws, startSeckill } from './harness/servers'
+import { storeFixture } from './harness/store-fixture'
+import { Teardowns } from './harness/teardown'
 import { runAutocannon } from './load/autocannon'
 import type { LoadResult, LoadSpec } from './load/load-spec'
 import { runOpenLoop } from './load/open-loop'
@@ -57,39 +60,32 @@ async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<Scen
 
   if (o.baseline) {
     step(`${p.name}: baseline (bare uWS, ${o.workers} processes)`)
-    const bare = await start(
-      'bench/bare-uws.js',
-      o.port,
-      o.workers,
-      { BARE_BODY: p.baselineBody },
-      'bare uWS serving',
-    )
+    const bare = new Teardowns()
     try {
+      await startBareUws(bare, { port: o.port, workers: o.workers, body: p.baselineBody })
       results.baseline = await load({ ...p.load, origin, label: `${p.name} baseline` })
     } finally {
-      await stop(bare)
+      await bare.run()
     }
     record('baseline', sanity(p, results.baseline, 'baseline'))
   }
 
   step(`${p.name}: seckill (${o.workers} workers)`)
-  const st = stores(o.redis, o.database)
+  const td = new Teardowns()
   try {
+    const st = storeFixture(td, { redisUrl: o.redis, databaseUrl: o.database, tag: 'bench' })
     const env = { ...st.env(), ...o.env }
-    const server = await start('cluster/primary.js', o.port, o.workers, env, 'seckill is serving')
-    try {
-      await openSale(o.port, SALE_ID, p.stock)
-      await presell(origin, p.presold)
-      const startedAt = Date.now()
-      results.seckill = await load({ ...p.load, origin, label: `${p.name} seckill` })
-      record('seckill', sanity(p, results.seckill, 'seckill'))
-      verification = await verify(p, results.seckill, o.port, st, startedAt)
-      record('seckill', verification.checks)
-    } finally {
-      await stop(server)
-    }
+    await startSeckill(td, { port: o.port, workers: o.workers, env })
+    await openSale(o.port, SALE_ID, p.stock)
+    await presell(origin, p.presold)
+    const startedAt = Date.now()
+    results.seckill = await load({ ...p.load, origin, label: `${p.name} seckill` })
+    record('seckill', sanity(p, results.seckill, 'seckill'))
+    verification = await verify(p, results.seckill, o.port, st, startedAt)
+    record('seckill', verification.checks)
   } finally {
-    await st.cleanup()
+    // The server stops first, then its keys and schema go (last registered, first undone).
+    await td.run()
   }
 
   if (o.target) {

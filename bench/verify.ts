@@ -1,5 +1,6 @@
 import { type Check, check } from './checks'
-import type { Stores } from './harness'
+import { until } from './harness/poll'
+import type { StoreFixture } from './harness/store-fixture'
 import type { LoadResult } from './load/load-spec'
 import { type Plan, SALE_ID } from './scenarios'
 
@@ -36,7 +37,7 @@ async function saleView(port: number): Promise<SaleView> {
   return (await res.json()) as SaleView
 }
 
-async function countInPg(st: Stores): Promise<number> {
+async function countInPg(st: StoreFixture): Promise<number> {
   const r = await st.pg.query('SELECT count(*)::int AS n FROM orders WHERE sale_id = $1', [SALE_ID])
   return r.rows[0].n as number
 }
@@ -45,7 +46,7 @@ export async function verify(
   plan: Plan,
   r: LoadResult,
   port: number,
-  st: Stores,
+  st: StoreFixture,
   loadStartedAt: number,
 ): Promise<Verification> {
   const checks: Check[] = []
@@ -98,12 +99,12 @@ export async function verify(
     )
   }
 
-  const deadline = Date.now() + WRITE_TIMEOUT_MS
-  let inPg = await countInPg(st)
-  while (inPg < view.sold && Date.now() < deadline) {
-    await new Promise((res) => setTimeout(res, POLL_MS))
+  let inPg = 0
+  const counted = async () => {
     inPg = await countInPg(st)
+    return inPg >= view.sold
   }
+  await until(counted, { timeoutMs: WRITE_TIMEOUT_MS, everyMs: POLL_MS })
   checks.push(
     check(
       'every order in PostgreSQL once',

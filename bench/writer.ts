@@ -9,7 +9,10 @@ import { orderEntry } from '../src/orders/order-record'
 import { PgSide } from '../src/orders/writer/pg-side'
 import { saleKeys } from '../src/store/keys'
 import { timeToMs } from '../src/store/redis-time'
-import { histogram, openSale, ROOT, start, stop, stores } from './harness'
+import { histogram, openSale } from './harness/admin'
+import { start, stop } from './harness/servers'
+import { ROOT } from './harness/spawn'
+import { stores } from './harness/store-fixture'
 
 /**
  * The order writer's numbers: orders per second into PostgreSQL and the lag behind the sale,

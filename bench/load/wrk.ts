@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { ROOT } from '../harness'
+import { ROOT } from '../harness/spawn'
 import type { LoadResult, LoadSpec } from './load-spec'
 import { timeBar } from './progress'
 

@@ -1,10 +1,12 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Client } from 'pg'
-import { freePort, type Teardown } from './server'
+import { until } from '../../bench/harness/poll'
+import { type Child, freePort, launch } from '../../bench/harness/spawn'
+import type { Teardown } from '../../bench/harness/teardown'
 
 /**
  * A private PostgreSQL on a free port, for tests that stop and start the order store: never the
@@ -59,14 +61,15 @@ export async function ownPg(t: Teardown): Promise<OwnPg> {
     { ...as },
   )
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
-  let proc: ChildProcess | null = null
-  let exited: Promise<void> = Promise.resolve()
-  let out = ''
+  let proc: Child | null = null
+  // Every run of the postmaster, for its output one after the other.
+  const runs: Child[] = []
+  const output = () => runs.map((r) => r.output()).join('')
 
   async function start(): Promise<void> {
     if (proc) throw new Error('own PostgreSQL is already running')
     // A throw-away instance: durability settings off, which is what makes start and stop fast.
-    const p = spawn(
+    const p = launch(
       join(bin, 'postgres'),
       [
         '-D',
@@ -90,49 +93,26 @@ export async function ownPg(t: Teardown): Promise<OwnPg> {
         '-c',
         'shared_buffers=16MB',
       ],
-      { ...as, stdio: ['ignore', 'pipe', 'pipe'] },
+      {},
+      as,
     )
     proc = p
-    p.stdout?.on('data', (d: Buffer) => {
-      out += d.toString()
+    runs.push(p)
+    p.exited.then(() => {
+      if (proc === p) proc = null
     })
-    p.stderr?.on('data', (d: Buffer) => {
-      out += d.toString()
+    // Done when it answers a query, or has exited (a bad setting, a port taken).
+    const took = await until(async () => proc !== p || (await answers(url)), {
+      timeoutMs: 15_000,
     })
-    exited = new Promise((resolve) =>
-      p.once('exit', () => {
-        if (proc === p) proc = null
-        resolve()
-      }),
-    )
-    const deadline = Date.now() + 15000
-    for (;;) {
-      if (proc !== p) throw new Error(`own PostgreSQL on ${port} exited while starting:\n${out}`)
-      const c = new Client({ connectionString: url, connectionTimeoutMillis: 1000 })
-      c.on('error', () => {})
-      try {
-        await c.connect()
-        await c.query('SELECT 1')
-        await c.end()
-        return
-      } catch (err) {
-        await c.end().catch(() => {})
-        if (Date.now() > deadline)
-          throw new Error(
-            `own PostgreSQL on ${port} did not start: ${(err as Error).message}\n${out}`,
-          )
-      }
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    if (proc !== p) throw new Error(`own PostgreSQL on ${port} exited while starting:\n${output()}`)
+    if (took < 0) throw new Error(`own PostgreSQL on ${port} did not start in 15 s:\n${output()}`)
   }
 
   async function shutdown(signal: NodeJS.Signals): Promise<void> {
-    const p = proc
-    if (!p) return
     // SIGINT = fast shutdown (roll back open transactions, close sessions, checkpoint);
     // SIGQUIT = immediate, for teardown, where nothing needs keeping.
-    p.kill(signal)
-    await exited
+    await proc?.stop(signal)
   }
 
   t.teardown(async () => {
@@ -140,5 +120,18 @@ export async function ownPg(t: Teardown): Promise<OwnPg> {
     rmSync(dir, { recursive: true, force: true })
   })
   await start()
-  return { url, port, stop: () => shutdown('SIGINT'), start, output: () => out }
+  return { url, port, stop: () => shutdown('SIGINT'), start, output }
+}
+
+/** Whether PostgreSQL at `url` answers a query (a refused connection is a no, not an error). */
+async function answers(url: string): Promise<boolean> {
+  const c = new Client({ connectionString: url, connectionTimeoutMillis: 1000 })
+  c.on('error', () => {})
+  try {
+    await c.connect()
+    await c.query('SELECT 1')
+    return true
+  } finally {
+    await c.end().catch(() => {})
+  }
 }

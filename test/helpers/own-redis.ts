@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Redis from 'ioredis'
-import { freePort, type Teardown } from './server'
+import { waitFor } from '../../bench/harness/poll'
+import { type Child, freePort, launch } from '../../bench/harness/spawn'
+import type { Teardown } from '../../bench/harness/teardown'
 
 /**
  * A private redis-server on a free port, for tests that measure the whole server's command
@@ -39,7 +40,7 @@ export async function ownRedis(t: Teardown, extraArgs: string[] = []): Promise<O
     dir,
     ...extraArgs,
   ]
-  let proc: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' })
+  let server: Child = launch('redis-server', args)
   const client = new Redis({
     port,
     host: '127.0.0.1',
@@ -48,49 +49,38 @@ export async function ownRedis(t: Teardown, extraArgs: string[] = []): Promise<O
     retryStrategy: () => 50,
   })
   // Up once the data set is loaded: a Redis restarted on its AOF answers LOADING until then.
-  const answering = async () => {
-    const deadline = Date.now() + 10000
-    for (;;) {
-      try {
+  const answering = () =>
+    waitFor(
+      `own redis-server on ${port} to answer PING`,
+      async () => {
         if (client.status === 'wait' || client.status === 'end') await client.connect()
-        await client.ping()
-        return
-      } catch (err) {
-        if (Date.now() > deadline)
-          throw new Error(`own redis-server on ${port} did not start: ${(err as Error).message}`)
-        await new Promise((r) => setTimeout(r, 50))
-      }
-    }
-  }
-  await answering()
-  const gone = (p: ChildProcess) =>
-    p.exitCode !== null || p.signalCode !== null
-      ? Promise.resolve()
-      : new Promise<void>((r) => p.once('exit', () => r()))
+        return (await client.ping()) === 'PONG'
+      },
+      10_000,
+    )
   t.teardown(async () => {
     client.disconnect()
-    proc.kill('SIGCONT')
-    proc.kill('SIGKILL')
-    await gone(proc)
+    server.proc.kill('SIGCONT')
+    await server.stop('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   })
+  await answering()
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     client,
     async kill() {
-      proc.kill('SIGKILL')
-      await gone(proc)
+      await server.stop('SIGKILL')
     },
     async start() {
-      proc = spawn('redis-server', args, { stdio: 'ignore' })
+      server = launch('redis-server', args)
       await answering()
     },
     pause() {
-      proc.kill('SIGSTOP')
+      server.proc.kill('SIGSTOP')
     },
     resume() {
-      proc.kill('SIGCONT')
+      server.proc.kill('SIGCONT')
     },
   }
 }

@@ -1,19 +1,21 @@
-import { randomBytes } from 'node:crypto'
 import Redis from 'ioredis'
+import { freshPrefix, keysUnder, REDIS_URL } from '../../bench/harness/store-fixture'
+import type { Teardown } from '../../bench/harness/teardown'
 import { type SaleKeys, saleKeys } from '../../src/store/keys'
 import { defineScripts } from '../../src/store/scripts'
 
 /**
  * Integration-test access to the real Redis. The server is shared with other processes, so a test
- * never flushes it: every test writes under its own random prefix and deletes exactly those keys.
+ * never flushes it: every test writes under its own random prefix and deletes exactly those keys
+ * (the harness's store fixture, bench/harness/, shared with the benchmarks).
  */
-
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-
-/** What the helpers need from a tap test: a teardown hook (tap runs them after the test ends). */
-export interface Teardown {
-  teardown(fn: () => unknown): void
-}
+export {
+  deleteUnder,
+  freshPrefix,
+  keysUnder,
+  REDIS_URL,
+} from '../../bench/harness/store-fixture'
+export type { Teardown }
 
 /**
  * The scripts' commands with loose argument types: contract tests send what the production
@@ -43,34 +45,10 @@ export function openRedis(t: Teardown): TestRedis {
   return defineScripts(client) as unknown as TestRedis
 }
 
-/** A fresh key prefix `t:<random>:`; every key under it is deleted when `t` ends. */
-export function freshPrefix(t: Teardown, redis: Redis): string {
-  const prefix = `t:${randomBytes(8).toString('hex')}:`
-  t.teardown(() => deleteUnder(redis, prefix))
-  return prefix
-}
-
 /** A prefix and the keys of sale `s1` under it. */
 export function freshSale(t: Teardown, redis: Redis, saleId = 's1'): SaleKeys & { prefix: string } {
   const prefix = freshPrefix(t, redis)
   return { prefix, ...saleKeys(prefix, saleId) }
-}
-
-/** Every key under `prefix`, sorted (SCAN, never KEYS: the server is shared). */
-export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
-  const found: string[] = []
-  let cursor = '0'
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    found.push(...batch)
-    cursor = next
-  } while (cursor !== '0')
-  return [...new Set(found)].sort()
-}
-
-export async function deleteUnder(redis: Redis, prefix: string): Promise<void> {
-  const keys = await keysUnder(redis, prefix)
-  if (keys.length > 0) await redis.del(...keys)
 }
 
 /** Redis TIME in epoch ms: the clock the scripts read. */

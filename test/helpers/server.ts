@@ -1,24 +1,21 @@
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
+import type { ChildProcess } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import Redis from 'ioredis'
+import { ADMIN_TOKEN, startSeckill } from '../../bench/harness/servers'
+import { freePort, launchNode, ROOT, untilExit } from '../../bench/harness/spawn'
+import { deleteUnder, newPrefix, REDIS_URL } from '../../bench/harness/store-fixture'
+import type { Teardown } from '../../bench/harness/teardown'
 import { saleKeys } from '../../src/store/keys'
 import { type Client, client } from './http'
 import { DATABASE_URL, freshSchema, type TestPg } from './pg'
-import { deleteUnder } from './redis'
 
 /**
- * Starts the real server (dist/cluster/primary.js, built by `npm test`'s pretest) as a child
- * process with its own port and Redis key prefix, and stops it at teardown.
+ * A real seckill node (dist/cluster/primary.js, built by `npm test`'s pretest) as a child process
+ * with its own port, Redis key prefix and PostgreSQL schema, stopped at teardown; on the harness
+ * the benchmarks use too (bench/harness/).
  */
-export const ROOT = join(__dirname, '..', '..')
-export const PRIMARY = join(ROOT, 'dist', 'cluster', 'primary.js')
-export const ADMIN_TOKEN = 'test-admin-token-0123456789'
-
-export interface Teardown {
-  teardown(fn: () => unknown): void
-}
+export { ADMIN_TOKEN, freePort, ROOT, type Teardown }
 
 export interface Server {
   readonly port: number
@@ -48,18 +45,6 @@ export interface Server {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address()
-      s.close(() =>
-        addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port')),
-      )
-    })
-  })
-}
-
 export function childPids(pid: number): number[] {
   try {
     return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
@@ -85,56 +70,28 @@ export interface StartOptions {
 
 export async function startServer(t: Teardown, opts: StartOptions = {}): Promise<Server> {
   const port = opts.port ?? (await freePort())
-  const prefix = opts.prefix ?? `t:${randomBytes(6).toString('hex')}:`
+  const redisUrl = opts.redisUrl ?? REDIS_URL
+  const prefix = opts.prefix ?? newPrefix()
   const pg = opts.pg ?? freshSchema(t)
-  const proc = spawn(process.execPath, [PRIMARY], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      WORKERS: String(opts.workers ?? 2),
-      REDIS_URL: opts.redisUrl ?? 'redis://127.0.0.1:6379',
-      REDIS_PREFIX: prefix,
-      DATABASE_URL,
-      PG_SCHEMA: pg.schema,
-      SECKILL_ADMIN_TOKEN: ADMIN_TOKEN,
-      LOG_LEVEL: 'info',
-      ...opts.env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  proc.stdout?.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  proc.stderr?.on('data', (d: Buffer) => {
-    out += d.toString()
-  })
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`server did not start in 20 s:\n${out}`)),
-      20000,
-    )
-    const check = () => {
-      if (out.includes('seckill is serving')) {
-        clearTimeout(timer)
-        resolve()
-      }
-    }
-    proc.stdout?.on('data', check)
-    exited.then((code) => {
-      clearTimeout(timer)
-      reject(new Error(`server exited with ${code} before serving:\n${out}`))
-    })
-  })
   const http = client(port, 128)
-  const redis = new Redis(opts.redisUrl ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 })
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
+  // Registered before the node starts, so it runs after the node has stopped (last in, first
+  // out): nothing writes under the prefix any more when its keys go. A reused prefix goes too.
+  t.teardown(async () => {
+    http.close()
+    await deleteUnder(redis, prefix).catch(() => {})
+    redis.disconnect()
+  })
+  const env = { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, DATABASE_URL, PG_SCHEMA: pg.schema }
+  const node = await startSeckill(t, {
+    port,
+    workers: opts.workers ?? 2,
+    env: { ...env, ...opts.env },
+  })
   const server: Server = {
     port,
     prefix,
-    proc,
+    proc: node.proc,
     http,
     redis,
     pg,
@@ -148,8 +105,8 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
       ])
       return { sold: Number(sale.sold), stock: Number(sale.stock), streamLength, orders, users }
     },
-    output: () => out,
-    workers: () => childPids(proc.pid!),
+    output: () => node.output(),
+    workers: () => childPids(node.proc.pid!),
     admin: (method, path, body) =>
       http.request(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}` }),
     async sale(id, fields, start = true) {
@@ -162,18 +119,8 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
           throw new Error(`starting sale ${id}: ${started.status} ${started.text}`)
       }
     },
-    async stop(signal = 'SIGTERM') {
-      if (proc.exitCode !== null) return proc.exitCode
-      proc.kill(signal)
-      return exited
-    },
+    stop: (signal = 'SIGTERM') => node.stop(signal),
   }
-  t.teardown(async () => {
-    http.close()
-    await server.stop()
-    await deleteUnder(redis, prefix).catch(() => {})
-    redis.disconnect()
-  })
   return server
 }
 
@@ -185,29 +132,14 @@ export async function runToExit(
   env: Record<string, string>,
 ): Promise<{ code: number | null; out: string }> {
   const port = await freePort()
-  const proc = spawn(process.execPath, [PRIMARY], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      WORKERS: '1',
-      SECKILL_ADMIN_TOKEN: 'x'.repeat(20),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const node = launchNode('cluster/primary.js', {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    WORKERS: '1',
+    SECKILL_ADMIN_TOKEN: 'x'.repeat(20),
+    ...env,
   })
-  let out = ''
-  proc.stdout.on('data', (d: Buffer) => {
-    out += d
-  })
-  proc.stderr.on('data', (d: Buffer) => {
-    out += d
-  })
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 15000)
-  const code = await new Promise<number | null>((r) => proc.once('exit', r))
-  clearTimeout(timer)
-  return { code, out }
+  return untilExit(node, 15_000)
 }
 
 /** The `seckill` command as built by `npm test`'s pretest. */

@@ -2,6 +2,11 @@ import { type ChildProcess, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { stopped } from '../../bench/harness/spawn'
+import type { Teardown } from '../../bench/harness/teardown'
+
+export { until } from '../../bench/harness/poll'
+export { stopped }
 
 /**
  * The outside programs the lvs/ tests run (nginx, keepalived, BIRD, ip): .ci/run installs them.
@@ -28,25 +33,6 @@ export function sh(cmd: string, ...args: string[]): string {
   return r.out
 }
 
-/** Poll `what` every 100 ms for up to `ms`: the milliseconds it took, or -1. */
-export async function until(what: () => boolean, ms: number): Promise<number> {
-  const t0 = Date.now()
-  while (Date.now() - t0 < ms) {
-    if (what()) return Date.now() - t0
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return -1
-}
-
-/** SIGTERM a child process and wait for its exit (at once if it has exited). */
-export function stopped(p: ChildProcess): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (p.exitCode !== null || p.signalCode !== null) return resolve()
-    p.once('exit', () => resolve())
-    p.kill('SIGTERM')
-  })
-}
-
 export interface Lab {
   /** a scratch folder for pid files and control sockets */
   readonly dir: string
@@ -58,11 +44,11 @@ export interface Lab {
  * Network namespaces of the test's own (`ip netns add`, loopback up) and a scratch folder; at
  * teardown the processes stop, the namespaces are deleted and the folder removed.
  */
-export function lab(t: { teardown(fn: () => unknown): void }, names: string[]): Lab {
+export function lab(t: Teardown, names: string[]): Lab {
   const dir = mkdtempSync(join(tmpdir(), 'seckill-lab-'))
   const procs: ChildProcess[] = []
   t.teardown(async () => {
-    await Promise.all(procs.map(stopped))
+    await Promise.all(procs.map((p) => stopped(p)))
     for (const ns of names) run('ip', ['netns', 'del', ns])
     rmSync(dir, { recursive: true, force: true })
   })

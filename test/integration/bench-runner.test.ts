@@ -1,19 +1,23 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { startBareUws } from '../../bench/harness/servers'
+import { freePort, launchNode, untilExit } from '../../bench/harness/spawn'
+import { DATABASE_URL } from '../../bench/harness/store-fixture'
+import type { Teardown } from '../../bench/harness/teardown'
 import { wrkInstalled } from '../../bench/load/wrk'
 import type { RunReport } from '../../bench/report/run-report'
-import { DATABASE_URL } from '../helpers/pg'
-import { freePort, ROOT, type Teardown } from '../helpers/server'
 
 /**
  * The benchmark runner end to end, in its CI size (`--quick`): it starts the baseline and seckill
  * itself on the real Redis and PostgreSQL, loads them, and writes its JSON and HTML. What is
  * asserted is that it works and its numbers are sane; never how fast anything is.
  */
-const RUNNER = join(ROOT, 'dist', 'bench', 'run.js')
+
+/** A quick run takes seconds; the bound turns a hung runner into a failure with its output. */
+const RUN_MS = 100_000
 
 interface Run {
   code: number | null
@@ -26,19 +30,8 @@ async function bench(t: Teardown, args: string[]): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'seckill-bench-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const port = await freePort()
-  const proc = spawn(
-    process.execPath,
-    [RUNNER, '--port', String(port), '--database', DATABASE_URL, '--out', dir, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let out = ''
-  proc.stdout.on('data', (d: Buffer) => {
-    out += d
-  })
-  proc.stderr.on('data', (d: Buffer) => {
-    out += d
-  })
-  const code = await new Promise<number | null>((r) => proc.once('exit', r))
+  const argv = ['--port', String(port), '--database', DATABASE_URL, '--out', dir, ...args]
+  const { code, out } = await untilExit(launchNode('bench/run.js', {}, argv), RUN_MS)
   const files = readdirSync(dir)
   const json = files.find((f) => f.endsWith('.json'))
   const html = files.find((f) => f.endsWith('.html'))
@@ -52,19 +45,6 @@ async function bench(t: Teardown, args: string[]): Promise<Run> {
 
 /** The assertion message of the exit code: the runner's output only when it failed. */
 const exited = (run: Run) => (run.code === 0 ? 'exits 0' : `exits ${run.code}:\n${run.out}`)
-
-function startBare(port: number): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, [join(ROOT, 'dist', 'bench', 'bare-uws.js')], {
-    env: { ...process.env, PORT: String(port), WORKERS: '1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  return new Promise((resolve, reject) => {
-    proc.stdout.on('data', (d: Buffer) => {
-      if (String(d).includes('serving')) resolve(proc)
-    })
-    proc.once('exit', (code) => reject(new Error(`bare uWS exited ${code}`)))
-  })
-}
 
 t.test(
   'the quick seed scenario runs the article experiment on the baseline and seckill',
@@ -105,8 +85,7 @@ t.test(
 
 t.test('a --target gets the same load and its own column; autocannon can run it', async (t) => {
   const targetPort = await freePort()
-  const target = await startBare(targetPort)
-  t.teardown(() => target.kill())
+  await startBareUws(t, { port: targetPort, workers: 1 })
   const run = await bench(t, [
     '--scenario',
     'seed',

@@ -1,12 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
 import { client } from '../helpers/http'
+import { startNginx as startNginxFromShipped } from '../helpers/nginx'
 import { freshSchema } from '../helpers/pg'
-import { freePort, ROOT, type Server, startServer } from '../helpers/server'
+import { type Server, startServer, type Teardown } from '../helpers/server'
 import { missing } from '../helpers/tools'
 
 /**
@@ -39,41 +36,16 @@ async function answered(srv: Server): Promise<number> {
   return n
 }
 
-async function startNginx(
-  t: { teardown(fn: () => unknown): void },
-  listen: number,
-): Promise<ChildProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'seckill-nginx-'))
-  mkdirSync(join(dir, 'logs'))
-  const shipped = readFileSync(join(ROOT, 'lvs', 'nginx', 'nginx.conf'), 'utf8')
-  const conf = shipped.replace(/^(\s*)listen 80 /m, `$1listen 127.0.0.1:${listen} `)
-  if (conf === shipped) throw new Error('nginx.conf has no `listen 80` line to move')
-  writeFileSync(join(dir, 'nginx.conf'), conf)
-  const proc = spawn(
-    'nginx',
-    [
-      '-c',
-      join(dir, 'nginx.conf'),
-      '-p',
-      dir,
-      '-g',
-      `daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;`,
-    ],
-    { stdio: ['ignore', 'inherit', 'inherit'] },
-  )
-  t.teardown(async () => {
-    const exited = new Promise((r) => proc.once('exit', r))
-    proc.kill('SIGQUIT')
-    await exited
-    rmSync(dir, { recursive: true, force: true })
-  })
+/** nginx from the shipped config, once it answers /healthz (an instance behind it is up). */
+async function startNginx(t: Teardown): Promise<number> {
+  const listen = await startNginxFromShipped(t)
   const probe = client(listen)
   for (let i = 0; i < 100; i++) {
     if ((await probe.request('GET', '/healthz')).status === 200) break
     await new Promise((r) => setTimeout(r, 50))
   }
   probe.close()
-  return proc
+  return listen
 }
 
 const skip = missing('nginx')
@@ -96,8 +68,7 @@ t.test(
       }
     }
 
-    const listen = await freePort()
-    await startNginx(t, listen)
+    const listen = await startNginx(t)
     const before = await Promise.all(instances.map(answered))
     const viaNginx = client(listen, 10)
     t.teardown(() => viaNginx.close())

@@ -92,7 +92,7 @@ t.test(
       )
     }
 
-    const both = await until(() => nextHops().join() === '10.0.1.2,10.0.2.2', 30_000)
+    const both = await until(() => nextHops().join() === '10.0.1.2,10.0.2.2', { timeoutMs: 30_000 })
     t.ok(both >= 0, `one route to ${VIP} with both directors as next hops (after ${both} ms)`)
     const route = inNs(NS.router, 'ip', '-4', 'route', 'show', `${VIP}/32`)
     t.match(route, /proto bird/, 'installed by BIRD')
@@ -100,7 +100,7 @@ t.test(
     t.match(ask(), /^director [ab]$/, 'a request from the router to the VIP reaches a director')
 
     await stopped(birdA)
-    const fallback = await until(() => nextHops().join() === '10.0.2.2', 15_000)
+    const fallback = await until(() => nextHops().join() === '10.0.2.2', { timeoutMs: 15_000 })
     t.ok(
       fallback >= 0,
       `director a's BIRD stopped: the route falls back to director b alone (after ${fallback} ms)`,
@@ -113,7 +113,7 @@ t.test(
     t.equal(ask(), 'director b', 'and requests to the VIP now reach director b')
 
     procs.push(bird(NS.a, 'director.conf', dir))
-    const back = await until(() => nextHops().join() === '10.0.1.2,10.0.2.2', 30_000)
+    const back = await until(() => nextHops().join() === '10.0.1.2,10.0.2.2', { timeoutMs: 30_000 })
     t.ok(back >= 0, `director a back: both next hops again (after ${back} ms)`)
   },
 )

@@ -64,18 +64,24 @@ t.test(
 
     const master = keepalived('master', dir)
     procs.push(master, keepalived('backup', dir))
-    const first = await until(() => holdsVip(NS.master) && !holdsVip(NS.backup), 15_000)
+    const first = await until(() => holdsVip(NS.master) && !holdsVip(NS.backup), {
+      timeoutMs: 15_000,
+    })
     t.ok(first >= 0, `the MASTER holds the VIP, the BACKUP does not (after ${first} ms)`)
 
     await stopped(master)
-    const failover = await until(() => holdsVip(NS.backup) && !holdsVip(NS.master), 15_000)
+    const failover = await until(() => holdsVip(NS.backup) && !holdsVip(NS.master), {
+      timeoutMs: 15_000,
+    })
     t.ok(
       failover >= 0,
       `MASTER stopped (its last advertisement says so): the BACKUP holds the VIP after ${failover} ms`,
     )
 
     procs.push(keepalived('master', dir))
-    const back = await until(() => holdsVip(NS.master) && !holdsVip(NS.backup), 15_000)
+    const back = await until(() => holdsVip(NS.master) && !holdsVip(NS.backup), {
+      timeoutMs: 15_000,
+    })
     t.ok(back >= 0, `MASTER back: it takes the VIP back (after ${back} ms)`)
   },
 )
