@@ -38,100 +38,93 @@ export interface Plan {
   readonly presold: number
 }
 
+type Load = Plan['load']
+
+/** A plan loading GET `path` (default /buy/ticket) in a closed loop, unless the load has a rate. */
+function ticketPlan(
+  name: ScenarioName,
+  title: string,
+  load: Omit<Load, 'method' | 'path'> & { path?: string },
+  sale: { baselineBody: string; stock: number; presold: number },
+): Plan {
+  return {
+    name,
+    title,
+    load: { method: 'GET', path: '/buy/ticket', ...load },
+    openLoop: load.rate !== undefined,
+    ...sale,
+  }
+}
+
 /** The scenario's plan for these knobs: full size by hand, `quick` for CI. */
 export function plan(name: ScenarioName, k: Knobs): Plan {
   const duration = k.duration ?? (k.quick ? 2 : 10)
   const connections = k.connections ?? 100
+  const soldOut = { baselineBody: REFUSED_BODY, stock: 1, presold: 1 }
+  const winning = { baselineBody: WIN_BODY, stock: k.stock ?? 1_000_000_000, presold: 0 }
   switch (name) {
     case 'seed': {
       // The article's experiment, `ab -n 10000 -c 100`: the same count on keep-alive HTTP/1.1.
       // 150 units, the reference server's local stock per node, so most answers are refusals.
       const amount = k.requests ?? 10_000
       const stock = k.stock ?? 150
-      return {
+      return ticketPlan(
         name,
-        title: `the article's experiment: ${amount} requests, ${connections} connections, ${stock} units`,
-        load: { method: 'GET', path: '/buy/ticket', connections, amount },
-        openLoop: false,
-        baselineBody: REFUSED_BODY,
-        stock,
-        presold: 0,
-      }
+        `the article's experiment: ${amount} requests, ${connections} connections, ${stock} units`,
+        { connections, amount },
+        { baselineBody: REFUSED_BODY, stock, presold: 0 },
+      )
     }
     case 'refuse':
-      return {
+      return ticketPlan(
         name,
-        title: 'keep-alive load on a sold-out sale (the common case of a rush)',
-        load: { method: 'GET', path: '/buy/ticket', connections, duration },
-        openLoop: false,
-        baselineBody: REFUSED_BODY,
-        stock: 1,
-        presold: 1,
-      }
+        'keep-alive load on a sold-out sale (the common case of a rush)',
+        { connections, duration },
+        soldOut,
+      )
     case 'sell':
-      return {
+      return ticketPlan(
         name,
-        title: 'every request a winner: anonymous buyers, stock larger than the run',
-        load: { method: 'GET', path: '/buy/ticket', connections, duration },
-        openLoop: false,
-        baselineBody: WIN_BODY,
-        stock: k.stock ?? 1_000_000_000,
-        presold: 0,
-      }
+        'every request a winner: anonymous buyers, stock larger than the run',
+        { connections, duration },
+        winning,
+      )
     case 'close':
       // `ab` without -k: one request per connection. Connection: close is its HTTP/1.1 form.
-      return {
+      return ticketPlan(
         name,
-        title: 'one request per connection (Connection: close) on a sold-out sale',
-        load: {
-          method: 'GET',
-          path: '/buy/ticket',
-          connections: k.connections ?? 50,
-          duration,
-          close: true,
-        },
-        openLoop: false,
-        baselineBody: REFUSED_BODY,
-        stock: 1,
-        presold: 1,
-      }
+        'one request per connection (Connection: close) on a sold-out sale',
+        { connections: k.connections ?? 50, duration, close: true },
+        soldOut,
+      )
     case 'latency':
       // A rate both servers sustain on 2 cores with the generator beside them: latency is
       // meaningful only below saturation.
-      return {
+      return ticketPlan(
         name,
-        title: 'fixed rate, every request a winner; latency from the intended send time',
-        load: {
-          method: 'GET',
-          path: '/buy/ticket',
+        'fixed rate, every request a winner; latency from the intended send time',
+        {
           connections: k.connections ?? 50,
           duration,
           rate: k.rate ?? (k.quick ? 1_000 : 5_000),
           warmup: k.quick ? 0.5 : 2,
         },
-        openLoop: true,
-        baselineBody: WIN_BODY,
-        stock: k.stock ?? 1_000_000_000,
-        presold: 0,
-      }
+        winning,
+      )
     case 'storm': {
       const amount = k.requests ?? (k.quick ? 20_000 : 1_000_000)
       const stock = k.stock ?? (k.quick ? 1_000 : 10_000)
-      return {
+      return ticketPlan(
         name,
-        title: `${amount} purchase requests from ${amount} distinct users for ${stock} units`,
-        load: {
-          method: 'GET',
+        `${amount} purchase requests from ${amount} distinct users for ${stock} units`,
+        {
           path: `/buy/ticket?user=u${USER_PLACEHOLDER}`,
           distinctUsers: true,
           connections,
           amount,
         },
-        openLoop: false,
-        baselineBody: REFUSED_BODY,
-        stock,
-        presold: 0,
-      }
+        { baselineBody: REFUSED_BODY, stock, presold: 0 },
+      )
     }
   }
 }

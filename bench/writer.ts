@@ -10,7 +10,7 @@ import { PgSide } from '../src/orders/writer/pg-side'
 import { saleKeys } from '../src/store/keys'
 import { timeToMs } from '../src/store/redis-time'
 import { histogram, openSale } from './harness/admin'
-import { start, stop } from './harness/servers'
+import { SERVING, start, stop } from './harness/servers'
 import { ROOT } from './harness/spawn'
 import { stores } from './harness/store-fixture'
 
@@ -95,6 +95,14 @@ async function baseline(st: ReturnType<typeof stores>, rows: number): Promise<nu
 async function main(): Promise<void> {
   const step = (s: string) => process.stderr.write(`bench: ${s}\n`)
   const st = stores(args.redis!, args.database!)
+  const startNode = () =>
+    start(
+      'cluster/primary.js',
+      PORT,
+      WORKERS,
+      { ...st.env(), WRITER_BATCH: String(BATCH) },
+      SERVING,
+    )
   const k = saleKeys(st.prefix, 'flow')
   const samples: Sample[] = []
   let result: Record<string, unknown>
@@ -103,13 +111,7 @@ async function main(): Promise<void> {
     const baseRate = await baseline(st, 50_000)
 
     step(`sale: ${CONNECTIONS} connections x ${DURATION} s, every request wins`)
-    const proc = await start(
-      'cluster/primary.js',
-      PORT,
-      WORKERS,
-      { ...st.env(), WRITER_BATCH: String(BATCH) },
-      'seckill is serving',
-    )
+    const proc = await startNode()
     try {
       await openSale(PORT, 'flow', 1e9)
       const t0 = Date.now()
@@ -208,13 +210,7 @@ async function main(): Promise<void> {
       await pipe.exec()
     }
     const t1 = Date.now()
-    const again = await start(
-      'cluster/primary.js',
-      PORT,
-      WORKERS,
-      { ...st.env(), WRITER_BATCH: String(BATCH) },
-      'seckill is serving',
-    )
+    const again = await startNode()
     try {
       const deadline = Date.now() + 300_000
       let n = before
