@@ -1,4 +1,5 @@
 import t from 'tap'
+import { pruneOrdersKeys } from '../../src/store/lua/prune-orders'
 import { freshSale, keysUnder, openRedis, redisNowMs } from '../helpers/redis'
 
 /**
@@ -154,7 +155,7 @@ for (const row of rows) {
 
     for (const [c, reply] of row.replies.entries()) {
       t.same(
-        await redis.pruneOrders(k.final, k.orders, k.idem, ...row.argv),
+        await redis.pruneOrders(...pruneOrdersKeys(k), ...row.argv),
         reply,
         `call ${c + 1}: reply`,
       )

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { restoreSaleKeys } from '../../src/store/lua/restore-sale'
 import {
   DEFAULT_SALE,
   freshSale,
@@ -689,15 +690,7 @@ for (const row of rows) {
     const finalAfter: Record<string, string>[] = []
     for (const [i, call] of row.calls.entries()) {
       const from = await redisNowMs(redis)
-      const reply = await redis.restoreSale(
-        k.sale,
-        k.users,
-        k.idem,
-        k.orders,
-        k.expiry,
-        k.final,
-        ...call.argv,
-      )
+      const reply = await redis.restoreSale(...restoreSaleKeys(k), ...call.argv)
       windows.push([from, await redisNowMs(redis)])
       finalAfter.push(await finalOf(k))
       t.same(reply, call.reply, `call ${i + 1}: reply`)
