@@ -5,10 +5,10 @@ import {
   orderFromEntry,
   orderFromJson,
 } from '../../src/orders/order-record'
-import { expireOrdersKeys } from '../../src/store/lua/expire-orders'
-import { reserveKeys } from '../../src/store/lua/reserve'
+import { EXPIRE_ORDERS } from '../../src/store/lua/expire-orders'
+import { RESERVE } from '../../src/store/lua/reserve'
 import { callScript } from '../../src/store/lua/script-call'
-import { settleOrderKeys } from '../../src/store/lua/settle-order'
+import { SETTLE_ORDER } from '../../src/store/lua/settle-order'
 import { freshSale, openRedis, redisNowMs, seedSale } from '../helpers/redis'
 
 /**
@@ -24,13 +24,13 @@ type Entry = [string, string[]]
 t.test('reserve-6.lua and settleOrder-5.lua append entries in the codec shape', async (t) => {
   const k = freshSale(t, redis)
   await seedSale(redis, k.sale, {})
-  const keys = reserveKeys(k)
+  const keys = RESERVE.keys(k)
   const [reserved] = await redis.reserve(...keys, 1, 's1.o1', 'u1', 2, 'key-1')
   t.equal(reserved?.[0], 0, 'a new order')
-  const paid = (await callScript(redis, 'settleOrder', settleOrderKeys(k), ['pay', 's1.o1'])) as [
-    number,
-    string,
-  ]
+  const paid = (await callScript(redis, SETTLE_ORDER.command, SETTLE_ORDER.keys(k), [
+    'pay',
+    's1.o1',
+  ])) as [number, string]
   t.equal(paid[0], 0, 'paid')
   await redis.reserve(...keys, 1, 's1.o2', '', 1, '')
 
@@ -42,11 +42,11 @@ t.test('reserve-6.lua and settleOrder-5.lua append entries in the codec shape', 
 t.test('expireOrders-5.lua appends entries in the codec shape', async (t) => {
   const k = freshSale(t, redis)
   await seedSale(redis, k.sale, { ttl: '1' })
-  await redis.reserve(...reserveKeys(k), 1, 's1.o1', 'u1', 1, 'key-1')
+  await redis.reserve(...RESERVE.keys(k), 1, 's1.o1', 'u1', 1, 'key-1')
   // The payment window of 1 s passes on Redis's clock.
   const due = Number(await redis.zscore(k.expiry, 's1.o1'))
   while ((await redisNowMs(redis)) < due) await new Promise((r) => setTimeout(r, 50))
-  const swept = await callScript(redis, 'expireOrders', expireOrdersKeys(k), [10])
+  const swept = await callScript(redis, EXPIRE_ORDERS.command, EXPIRE_ORDERS.keys(k), [10])
   t.same(swept, [1, 1, 0], 'the order expired')
 
   const entries = (await redis.xrange(k.stream, '-', '+')) as Entry[]

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { orderEntry } from '../../src/orders/order-record'
-import { reserveKeys } from '../../src/store/lua/reserve'
+import { RESERVE } from '../../src/store/lua/reserve'
 import {
   freshSale,
   openRedis,
@@ -646,7 +646,7 @@ function reserve(
   k: ReturnType<typeof freshSale>,
   argv: (string | number)[],
 ): Promise<ReserveRawReply[]> {
-  return redis.reserve(...reserveKeys(k), ...argv)
+  return redis.reserve(...RESERVE.keys(k), ...argv)
 }
 
 for (const row of rows) {

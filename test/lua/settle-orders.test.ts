@@ -1,8 +1,8 @@
 import t from 'tap'
 import { orderEntry } from '../../src/orders/order-record'
-import { expireOrdersKeys } from '../../src/store/lua/expire-orders'
+import { EXPIRE_ORDERS } from '../../src/store/lua/expire-orders'
 import { callScript } from '../../src/store/lua/script-call'
-import { settleOrderKeys } from '../../src/store/lua/settle-order'
+import { SETTLE_ORDER } from '../../src/store/lua/settle-order'
 import {
   freshSale,
   openRedis,
@@ -733,8 +733,10 @@ function parseOrders(orders: Record<string, string>): Record<string, OrderJson> 
 
 /** The raw reply: the point of a contract test. */
 function run(k: Keys, call: Call): Promise<(string | number)[]> {
-  const keys = call.script === 'settleOrder' ? settleOrderKeys(k) : expireOrdersKeys(k)
-  return callScript(redis, call.script, keys, call.argv) as Promise<(string | number)[]>
+  const script = call.script === 'settleOrder' ? SETTLE_ORDER : EXPIRE_ORDERS
+  return callScript(redis, script.command, script.keys(k), call.argv) as Promise<
+    (string | number)[]
+  >
 }
 
 /** The stream entries appended after `lastId` ('' : from the start). */

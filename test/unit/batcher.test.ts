@@ -3,11 +3,7 @@ import t from 'tap'
 import type { Attempt } from '../../src/purchase/attempt'
 import { Batcher } from '../../src/purchase/batcher'
 import type { ReserveBatch, ReserveOutcome } from '../../src/purchase/reserve-batch'
-import {
-  decodeReserveReply,
-  type RawReserveReply,
-  RESERVE_CODES,
-} from '../../src/store/lua/reserve'
+import { decodeReserveReply, type RawReserveReply, RESERVE } from '../../src/store/lua/reserve'
 
 /**
  * Batcher with a fake `run` whose promises the test settles by hand, and sinks that log every
@@ -76,7 +72,7 @@ const ok = (...replies: RawReserveReply[]): ReserveOutcome => ({
 })
 
 /** The code of each outcome name, so the log shows what the script answered. */
-const CODE_OF = new Map(Object.entries(RESERVE_CODES).map(([code, name]) => [name, Number(code)]))
+const CODE_OF = new Map(Object.entries(RESERVE.codes).map(([code, name]) => [name, Number(code)]))
 
 /** One turn of the event loop: lets a resolved run's callbacks, and a 0-µs window, run. */
 const turn = () => immediate()

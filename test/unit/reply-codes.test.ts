@@ -1,13 +1,13 @@
 import t from 'tap'
-import { CREATE_SALE_CODES } from '../../src/store/lua/create-sale'
-import { EXPIRE_ORDERS_CODES } from '../../src/store/lua/expire-orders'
-import { PRUNE_ORDERS_CODES } from '../../src/store/lua/prune-orders'
-import { RECOUNT_SALE_CODES } from '../../src/store/lua/recount-sale'
-import { decodeReserveReply, RESERVE_CODES } from '../../src/store/lua/reserve'
-import { RESTORE_SALE_CODES } from '../../src/store/lua/restore-sale'
-import { nameOf, type ReplyCodes } from '../../src/store/lua/script-call'
-import { SET_SALE_STATE_CODES } from '../../src/store/lua/set-sale-state'
-import { SETTLE_ORDER_CODES } from '../../src/store/lua/settle-order'
+import { CREATE_SALE } from '../../src/store/lua/create-sale'
+import { EXPIRE_ORDERS } from '../../src/store/lua/expire-orders'
+import { PRUNE_ORDERS } from '../../src/store/lua/prune-orders'
+import { RECOUNT_SALE } from '../../src/store/lua/recount-sale'
+import { decodeReserveReply, RESERVE } from '../../src/store/lua/reserve'
+import { RESTORE_SALE } from '../../src/store/lua/restore-sale'
+import { countsOf, nameOf } from '../../src/store/lua/script-call'
+import { SET_SALE_STATE } from '../../src/store/lua/set-sale-state'
+import { SETTLE_ORDER } from '../../src/store/lua/settle-order'
 import { luaScripts } from '../../src/store/scripts'
 
 /**
@@ -16,16 +16,17 @@ import { luaScripts } from '../../src/store/scripts'
  * a name in its gateway (or a name left for a code the script dropped) fails here, not in
  * production as an unknown code. No Redis: the headers are read from native-lua/.
  */
-const TABLES: Readonly<Record<string, ReplyCodes>> = {
-  'createSale-1.lua': CREATE_SALE_CODES,
-  'expireOrders-5.lua': EXPIRE_ORDERS_CODES,
-  'pruneOrders-3.lua': PRUNE_ORDERS_CODES,
-  'recountSale-3.lua': RECOUNT_SALE_CODES,
-  'reserve-6.lua': RESERVE_CODES,
-  'restoreSale-6.lua': RESTORE_SALE_CODES,
-  'setSaleState-1.lua': SET_SALE_STATE_CODES,
-  'settleOrder-5.lua': SETTLE_ORDER_CODES,
-}
+const GATEWAYS = [
+  CREATE_SALE,
+  EXPIRE_ORDERS,
+  PRUNE_ORDERS,
+  RECOUNT_SALE,
+  RESERVE,
+  RESTORE_SALE,
+  SET_SALE_STATE,
+  SETTLE_ORDER,
+]
+const byFile = new Map(GATEWAYS.map((g) => [g.file, g]))
 
 /**
  * The codes of a header's `Output:` section: its lines indented deeper than the section title,
@@ -48,14 +49,14 @@ export function outputCodes(lua: string): number[] {
   return codes.sort((a, b) => a - b)
 }
 
-const named = (codes: ReplyCodes) =>
+const named = (codes: object) =>
   Object.keys(codes)
     .map(Number)
     .sort((a, b) => a - b)
 
 t.test('every script of native-lua/ has a gateway with a table of its reply codes', async (t) => {
   const files = luaScripts().map((s) => `${s.name}-${s.numberOfKeys}.lua`)
-  t.strictSame(files.sort(), Object.keys(TABLES).sort())
+  t.strictSame(files.sort(), [...byFile.keys()].sort())
 })
 
 for (const s of luaScripts()) {
@@ -63,7 +64,9 @@ for (const s of luaScripts()) {
   t.test(`the gateway of ${file} names exactly the codes its Output header lists`, async (t) => {
     const listed = outputCodes(s.lua)
     t.ok(listed.length > 0, 'the header lists at least one code (the parser found the section)')
-    t.strictSame(named(TABLES[file] ?? {}), listed)
+    const gateway = byFile.get(file)
+    t.equal(gateway?.command, s.name, 'the gateway calls the command the loader defined')
+    t.strictSame(named(gateway?.codes ?? {}), listed)
   })
 }
 
@@ -85,10 +88,13 @@ t.test('the header parser reads codes alone and as the first element of a reply'
 })
 
 t.test('a code the table does not name is a fault naming the script and the code', async (t) => {
-  t.equal(nameOf('reserve-6.lua', RESERVE_CODES, -1), 'sold_out')
-  t.throws(() => nameOf('reserve-6.lua', RESERVE_CODES, -99), /reserve-6\.lua .*-99/)
-  t.throws(() => nameOf('reserve-6.lua', RESERVE_CODES, '0'), /reserve-6\.lua .*0/)
+  t.equal(nameOf(RESERVE, -1), 'sold_out')
+  t.throws(() => nameOf(RESERVE, -99), /reserve-6\.lua .*-99/)
+  t.throws(() => nameOf(RESERVE, '0'), /reserve-6\.lua .*0/)
   t.throws(() => decodeReserveReply([7, 3]), /reserve-6\.lua .*7/)
+  t.throws(() => countsOf(PRUNE_ORDERS, [-6]), /pruneOrders-3\.lua answered bad_request/)
+  t.throws(() => countsOf(PRUNE_ORDERS, [-7]), /pruneOrders-3\.lua .*unknown code -7/)
+  t.strictSame(countsOf(PRUNE_ORDERS, [3, 0]), [3, 0])
 })
 
 t.test('a reserve reply decodes into its outcome, what remains and the order', async (t) => {

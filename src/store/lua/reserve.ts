@@ -1,23 +1,23 @@
 import type Redis from 'ioredis'
-import { type SaleKeys, saleKeys } from '../keys'
-import { callScript, nameOf, type ScriptArg } from './script-call'
+import { nameOf, type OutcomeOf, runOnSale, type ScriptArg, saleScript } from './script-call'
 
 /** The gateway of native-lua/reserve-6.lua: a batch of purchase attempts of one sale. */
-const SCRIPT = 'reserve-6.lua'
+export const RESERVE = saleScript(
+  'reserve-6.lua',
+  {
+    0: 'reserved',
+    1: 'replayed',
+    [-1]: 'sold_out',
+    [-2]: 'limit_exceeded',
+    [-3]: 'not_started',
+    [-4]: 'closed',
+    [-5]: 'not_found',
+    [-6]: 'bad_request',
+  } as const,
+  (k) => [k.sale, k.users, k.idem, k.orders, k.stream, k.expiry],
+)
 
-/** reserve-6.lua's reply codes. */
-export const RESERVE_CODES = {
-  0: 'reserved',
-  1: 'replayed',
-  [-1]: 'sold_out',
-  [-2]: 'limit_exceeded',
-  [-3]: 'not_started',
-  [-4]: 'closed',
-  [-5]: 'not_found',
-  [-6]: 'bad_request',
-} as const
-
-export type ReserveOutcomeName = (typeof RESERVE_CODES)[keyof typeof RESERVE_CODES]
+export type ReserveOutcomeName = OutcomeOf<typeof RESERVE>
 
 /** The order an attempt made (reserved) or found again (replayed). Times in epoch ms. */
 export interface ReservedOrder {
@@ -48,11 +48,6 @@ export interface ReserveAttempt {
   readonly idemKey: string
 }
 
-/** KEYS of reserve-6.lua, in its header's order. */
-export function reserveKeys(k: SaleKeys): string[] {
-  return [k.sale, k.users, k.idem, k.orders, k.stream, k.expiry]
-}
-
 /** The ARGV of a batch: [n, orderId, userId, quantity, idempotencyKey, ...]. */
 export function encodeAttempts(list: readonly ReserveAttempt[]): ScriptArg[] {
   const argv: ScriptArg[] = [list.length]
@@ -71,12 +66,7 @@ export async function callReserve(
   saleId: string,
   argv: readonly ScriptArg[],
 ): Promise<ReserveResult[]> {
-  const raw = (await callScript(
-    redis,
-    'reserve',
-    reserveKeys(saleKeys(prefix, saleId)),
-    argv,
-  )) as RawReserveReply[]
+  const raw = (await runOnSale(redis, RESERVE, prefix, saleId, argv)) as RawReserveReply[]
   const results: ReserveResult[] = new Array(raw.length)
   for (let i = 0; i < raw.length; i++) results[i] = decodeReserveReply(raw[i]!)
   return results
@@ -85,7 +75,7 @@ export async function callReserve(
 /** One attempt's reply, named; an unknown code throws. */
 export function decodeReserveReply(r: RawReserveReply): ReserveResult {
   const code = r[0]
-  const outcome = nameOf(SCRIPT, RESERVE_CODES, code)
+  const outcome = nameOf(RESERVE, code)
   const order =
     code >= 0 ? { orderId: r[2]!, quantity: r[3]!, createdAt: r[4]!, expiresAt: r[5]! } : null
   return { outcome, remaining: r[1], order }

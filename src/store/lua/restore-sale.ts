@@ -1,20 +1,21 @@
 import type Redis from 'ioredis'
-import { type SaleKeys, saleKeys } from '../keys'
-import { callScript, nameOf, type ScriptArg } from './script-call'
+import { nameOf, runOnSale, type ScriptArg, saleScript } from './script-call'
 
 /** The gateway of native-lua/restoreSale-6.lua: one chunk of a sale rebuilt from PostgreSQL. */
-const SCRIPT = 'restoreSale-6.lua'
-
-export const RESTORE_SALE_CODES = {
-  0: 'done',
-  [-1]: 'exists',
-  [-5]: 'not_found',
-  /** append: another token restores the sale; merge: a restore of it is unfinished */
-  [-11]: 'restore_elsewhere',
-  /** create: the sale's orders, users, keys or deadlines are there without its hash */
-  [-12]: 'stray_keys',
-  [-6]: 'bad_request',
-} as const
+export const RESTORE_SALE = saleScript(
+  'restoreSale-6.lua',
+  {
+    0: 'done',
+    [-1]: 'exists',
+    [-5]: 'not_found',
+    /** append: another token restores the sale; merge: a restore of it is unfinished */
+    [-11]: 'restore_elsewhere',
+    /** create: the sale's orders, users, keys or deadlines are there without its hash */
+    [-12]: 'stray_keys',
+    [-6]: 'bad_request',
+  } as const,
+  (k) => [k.sale, k.users, k.idem, k.orders, k.expiry, k.final],
+)
 
 /** An order as PostgreSQL holds it (paidAt null unless paid). */
 export interface RestoredOrder {
@@ -66,17 +67,12 @@ export type RestoreSaleResult =
   /** `field` names the argument the script refused */
   | { readonly outcome: 'bad_request'; readonly field: string }
 
-/** KEYS of restoreSale-6.lua, in its header's order. */
-export function restoreSaleKeys(k: SaleKeys): string[] {
-  return [k.sale, k.users, k.idem, k.orders, k.expiry, k.final]
-}
-
 /** The ARGV of one chunk, in the header's order. */
 export function encodeRestoreChunk(c: RestoreChunk): ScriptArg[] {
   const argv: ScriptArg[] = [c.mode, c.token, c.last ? '1' : '0']
   if (c.mode === 'create') {
     const d = c.definition
-    if (d === null) throw new Error(`${SCRIPT}: a create chunk needs the sale's definition`)
+    if (d === null) throw new Error(`${RESTORE_SALE.file}: a create chunk needs the definition`)
     argv.push(d.name, d.stock, d.perUserLimit, d.endsAt ?? '', d.paymentTtlSeconds)
     argv.push(d.closed ? '1' : '0', d.createdAt)
   }
@@ -94,12 +90,12 @@ export async function callRestoreSale(
   saleId: string,
   chunk: RestoreChunk,
 ): Promise<RestoreSaleResult> {
-  const keys = restoreSaleKeys(saleKeys(prefix, saleId))
-  const reply = (await callScript(redis, 'restoreSale', keys, encodeRestoreChunk(chunk))) as [
+  const argv = encodeRestoreChunk(chunk)
+  const reply = (await runOnSale(redis, RESTORE_SALE, prefix, saleId, argv)) as [
     number,
     ...(number | string)[],
   ]
-  const outcome = nameOf(SCRIPT, RESTORE_SALE_CODES, reply[0])
+  const outcome = nameOf(RESTORE_SALE, reply[0])
   if (outcome === 'bad_request') return { outcome, field: String(reply[1] ?? '') }
   if (outcome !== 'done') return { outcome }
   const [, added, advanced, kept, sold] = reply.map(Number)

@@ -1,23 +1,14 @@
 import type Redis from 'ioredis'
-import { type SaleKeys, saleKeys } from '../keys'
-import { callScript, nameOf } from './script-call'
+import { nameOf, type OutcomeOf, runOnSale, saleScript } from './script-call'
 
 /** The gateway of native-lua/setSaleState-1.lua: start or close a sale by hand. */
-const SCRIPT = 'setSaleState-1.lua'
+export const SET_SALE_STATE = saleScript(
+  'setSaleState-1.lua',
+  { 0: 'ok', [-4]: 'closed', [-5]: 'not_found', [-6]: 'bad_request' } as const,
+  (k): [sale: string] => [k.sale],
+)
 
-export const SET_SALE_STATE_CODES = {
-  0: 'ok',
-  [-4]: 'closed',
-  [-5]: 'not_found',
-  [-6]: 'bad_request',
-} as const
-
-export type SetSaleStateOutcome = (typeof SET_SALE_STATE_CODES)[keyof typeof SET_SALE_STATE_CODES]
-
-/** KEYS of setSaleState-1.lua, in its header's order. */
-export function setSaleStateKeys(k: SaleKeys): [sale: string] {
-  return [k.sale]
-}
+export type SetSaleStateOutcome = OutcomeOf<typeof SET_SALE_STATE>
 
 export async function callSetSaleState(
   redis: Redis,
@@ -25,10 +16,5 @@ export async function callSetSaleState(
   saleId: string,
   action: 'start' | 'close',
 ): Promise<SetSaleStateOutcome> {
-  const keys = setSaleStateKeys(saleKeys(prefix, saleId))
-  return nameOf(
-    SCRIPT,
-    SET_SALE_STATE_CODES,
-    await callScript(redis, 'setSaleState', keys, [action]),
-  )
+  return nameOf(SET_SALE_STATE, await runOnSale(redis, SET_SALE_STATE, prefix, saleId, [action]))
 }

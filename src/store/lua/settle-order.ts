@@ -1,19 +1,20 @@
 import type Redis from 'ioredis'
-import { type SaleKeys, saleKeys } from '../keys'
-import { callScript, nameOf } from './script-call'
+import { nameOf, runOnSale, saleScript } from './script-call'
 
 /** The gateway of native-lua/settleOrder-5.lua: pay or cancel one order. */
-const SCRIPT = 'settleOrder-5.lua'
-
-export const SETTLE_ORDER_CODES = {
-  0: 'done',
-  1: 'already',
-  [-7]: 'expired',
-  [-8]: 'cancelled',
-  [-9]: 'paid',
-  [-10]: 'not_found',
-  [-6]: 'bad_request',
-} as const
+export const SETTLE_ORDER = saleScript(
+  'settleOrder-5.lua',
+  {
+    0: 'done',
+    1: 'already',
+    [-7]: 'expired',
+    [-8]: 'cancelled',
+    [-9]: 'paid',
+    [-10]: 'not_found',
+    [-6]: 'bad_request',
+  } as const,
+  (k) => [k.sale, k.users, k.orders, k.expiry, k.stream],
+)
 
 export type SettleOrderResult =
   /** orderJson: the order as it now is, in the orders hash's JSON */
@@ -24,11 +25,6 @@ export type SettleOrderResult =
   | { readonly outcome: 'not_found' }
   | { readonly outcome: 'bad_request' }
 
-/** KEYS of settleOrder-5.lua (and expireOrders-5.lua), in its header's order. */
-export function settleOrderKeys(k: SaleKeys): string[] {
-  return [k.sale, k.users, k.orders, k.expiry, k.stream]
-}
-
 export async function callSettleOrder(
   redis: Redis,
   prefix: string,
@@ -36,13 +32,10 @@ export async function callSettleOrder(
   orderId: string,
   action: 'pay' | 'cancel',
 ): Promise<SettleOrderResult> {
-  const keys = settleOrderKeys(saleKeys(prefix, saleId))
-  const [code, json] = (await callScript(redis, 'settleOrder', keys, [action, orderId])) as [
-    number,
-    string?,
-  ]
-  const outcome = nameOf(SCRIPT, SETTLE_ORDER_CODES, code)
+  const reply = await runOnSale(redis, SETTLE_ORDER, prefix, saleId, [action, orderId])
+  const [code, json] = reply as [number, string?]
+  const outcome = nameOf(SETTLE_ORDER, code)
   if (outcome === 'not_found' || outcome === 'bad_request') return { outcome }
-  if (json === undefined) throw new Error(`${SCRIPT} answered ${outcome} without the order`)
+  if (json === undefined) throw new Error(`${SETTLE_ORDER.file} answered ${outcome} alone`)
   return { outcome, orderJson: json }
 }
