@@ -1,11 +1,11 @@
-import { saleKeys } from '../src/store/keys'
+import { callExpireOrders } from '../src/store/lua/expire-orders'
 import type { ScriptedRedis } from '../src/store/scripts'
 import { Periodic } from './periodic'
 import { ordersExpired, unitsReturned } from './primary-metrics'
 
 /**
  * Every SWEEP_MS, expires the reserved orders whose payment deadline has passed (Redis clock),
- * sale by sale, with settleOrders-5.lua: each order's units go back on sale exactly once, even
+ * sale by sale, with expireOrders-5.lua: each order's units go back on sale exactly once, even
  * with every node of a deployment sweeping at the same time. A sale that got units back is
  * re-read at once, so the workers' sold-out flags clear and the quota flows again.
  */
@@ -36,21 +36,12 @@ export class ExpirySweeper {
   async sweep(): Promise<Map<string, number>> {
     const returned = new Map<string, number>()
     for (const saleId of [...this.saleIds()]) {
-      const k = saleKeys(this.prefix, saleId)
       let units = 0
       for (;;) {
-        const [expired, back, left] = (await this.redis.settleOrders(
-          k.sale,
-          k.users,
-          k.orders,
-          k.expiry,
-          k.stream,
-          'expire',
-          PER_CALL,
-        )) as [number, number, number]
-        ordersExpired.inc(expired)
-        units += back
-        if (left === 0) break
+        const r = await callExpireOrders(this.redis, this.prefix, saleId, PER_CALL)
+        ordersExpired.inc(r.expired)
+        units += r.unitsReturned
+        if (r.stillDue === 0) break
       }
       if (units > 0) {
         unitsReturned.inc(units)

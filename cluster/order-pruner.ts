@@ -1,4 +1,4 @@
-import { saleKeys } from '../src/store/keys'
+import { callPruneOrders } from '../src/store/lua/prune-orders'
 import type { ScriptedRedis } from '../src/store/scripts'
 import { Periodic } from './periodic'
 import { ordersPruned } from './primary-metrics'
@@ -38,18 +38,10 @@ export class OrderPruner {
   async prune(): Promise<number> {
     let total = 0
     for (const saleId of [...this.saleIds()]) {
-      const k = saleKeys(this.prefix, saleId)
       for (;;) {
-        const [forgotten, left] = await this.redis.pruneOrders(
-          k.final,
-          k.orders,
-          k.idem,
-          this.retentionMs,
-          PER_CALL,
-        )
-        if (forgotten < 0) throw new Error(`pruneOrders-3.lua answered ${forgotten}`)
-        total += forgotten
-        if (!left) break
+        const r = await callPruneOrders(this.redis, this.prefix, saleId, this.retentionMs, PER_CALL)
+        total += r.forgotten
+        if (r.stillDue === 0) break
       }
     }
     ordersPruned.inc(total)

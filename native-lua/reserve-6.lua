@@ -10,7 +10,7 @@
     KEYS[4] orders               ({saleId}:orders) orderId -> JSON of the order
     KEYS[5] order stream         ({saleId}:stream) the hand-off to the order writer
     KEYS[6] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, read by the sweep
-                                 of settleOrders-5.lua
+                                 of expireOrders-5.lua
 
     ARGV[1] n, the number of attempts (1..1000)
     then 4 values per attempt i (base = 1 + 4 * (i - 1)):
@@ -36,8 +36,9 @@
   A malformed call (n does not match the number of ARGV) is a caller fault: an error reply.
 
   Appends to KEYS[5], for every new order: orderId, userId, quantity, createdAt, expiresAt,
-  idempotencyKey, status ("reserved"), paidAt (""): the same fields settleOrders-5.lua appends
-  when the order changes state, so the writer reads one shape. The stream is never trimmed here.
+  idempotencyKey, status ("reserved"), paidAt (""): the same fields settleOrder-5.lua and
+  expireOrders-5.lua append when the order changes state, so the writer reads one shape. The
+  stream is never trimmed here.
 ]]
 local rcall = redis.call
 local saleKey, usersKey, idemKey, ordersKey, streamKey, expiryKey =

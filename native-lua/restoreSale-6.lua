@@ -198,7 +198,7 @@ for i = 1, n do
   local raw = rcall('HGET', ordersKey, orderId)
   if not raw then
     local expiresAt = tonumber(ARGV[b + 7])
-    -- The shape reserve-6.lua and settleOrders-5.lua keep.
+    -- The shape reserve-6.lua and settleOrder-5.lua keep.
     rcall('HSET', ordersKey, orderId, cjson.encode({
       userId = userId, quantity = qty, createdAt = tonumber(ARGV[b + 6]), expiresAt = expiresAt,
       idempotencyKey = key, status = status, paidAt = paidAt }))

@@ -7,7 +7,7 @@ import type { Attempt, Outcome } from '../purchase/attempt'
 import type { Desks } from '../purchase/desks'
 import { newOrderId } from '../purchase/order-id'
 import { SaleDesk } from '../purchase/sale-desk'
-import type { ReserveReply } from '../store/scripts'
+import type { ReservedOrder } from '../store/lua/reserve'
 import type { HttpRequest, HttpResponse } from '../uws'
 import { bearerOf, writeUnauthorized } from './buyer-auth'
 import { addressOf, type RateLimits } from './rate-limit'
@@ -206,7 +206,7 @@ function order(
 export function settle(
   a: Attempt,
   outcome: Outcome,
-  reply: ReserveReply | null,
+  order: ReservedOrder | null,
   saleId: string,
   byRedis: boolean,
 ): void {
@@ -216,21 +216,20 @@ export function settle(
   res.aborted = true
   res.cork(() => {
     if (outcome === 'outcome_unknown') return writeUnknown(res, a)
-    if (a.compat) return writeCompat(res, outcome, reply)
-    if (reply === null || (outcome !== 'reserved' && outcome !== 'replayed')) {
+    if (a.compat) return writeCompat(res, outcome, order)
+    if (order === null || (outcome !== 'reserved' && outcome !== 'replayed')) {
       return writeError(
         res,
         outcome === 'reserved' || outcome === 'replayed' ? 'internal' : outcome,
       )
     }
-    const [, , orderId, quantity, , expiresAt] = reply
     const body = JSON.stringify({
-      orderId,
+      orderId: order.orderId,
       saleId,
       userId: a.userId,
-      quantity,
+      quantity: order.quantity,
       status: 'reserved',
-      expiresAt: new Date(expiresAt!).toISOString(),
+      expiresAt: new Date(order.expiresAt).toISOString(),
     })
     res
       .writeStatus(outcome === 'reserved' ? '201 Created' : '200 OK')
@@ -252,11 +251,11 @@ function writeUnknown(res: HttpResponse, a: Attempt): void {
     .end(`${UNKNOWN_HEAD}${id}}`)
 }
 
-function writeCompat(res: HttpResponse, outcome: Outcome, reply: ReserveReply | null): void {
-  if ((outcome === 'reserved' || outcome === 'replayed') && reply !== null) {
+function writeCompat(res: HttpResponse, outcome: Outcome, order: ReservedOrder | null): void {
+  if ((outcome === 'reserved' || outcome === 'replayed') && order !== null) {
     res
       .writeHeader('Content-Type', JSON_TYPE)
-      .end(`{"code":1,"msg":"抢票成功","data":{"orderId":${JSON.stringify(reply[2])}}}`)
+      .end(`{"code":1,"msg":"抢票成功","data":{"orderId":${JSON.stringify(order.orderId)}}}`)
     return
   }
   if (outcome === 'unavailable') {

@@ -23,7 +23,7 @@ export interface OrderRecord {
   readonly paidAt: number | null
 }
 
-/** The order JSON reserve-6.lua and settleOrders-5.lua keep in the orders hash. */
+/** The order JSON reserve-6.lua and settleOrder-5.lua keep in the orders hash. */
 interface OrderJson {
   userId: string
   quantity: number
@@ -50,9 +50,9 @@ export function orderFromJson(orderId: string, saleId: string, json: string): Or
 }
 
 /**
- * The fields of an order stream entry, in the order reserve-6.lua and settleOrders-5.lua XADD
- * them (test/lua/order-entry.test.ts holds the scripts to it). `orderEntry` encodes one; the
- * writer decodes with `orderFromEntry`.
+ * The fields of an order stream entry, in the order reserve-6.lua, settleOrder-5.lua and
+ * expireOrders-5.lua XADD them (test/lua/order-entry.test.ts holds the scripts to it).
+ * `orderEntry` encodes one; the writer decodes with `orderFromEntry`.
  */
 export const ENTRY_FIELDS = [
   'orderId',

@@ -1,13 +1,14 @@
 import type Redis from 'ioredis'
 import type { Pool } from 'pg'
 import { saleKeys } from '../store/keys'
+import { callSettleOrder } from '../store/lua/settle-order'
 import type { ScriptedRedis } from '../store/scripts'
 import { isFinal, type OrderRecord, orderFromJson } from './order-record'
 import { findOrder } from './order-sql'
 
 /**
  * Reading and changing one order for the API. PostgreSQL is the record; Redis decides every
- * change (settleOrders-5.lua) and holds the newest state until the writer has copied it, so a
+ * change (settleOrder-5.lua) and holds the newest state until the writer has copied it, so a
  * row still `reserved` in PostgreSQL is checked against Redis, and an order not yet written is
  * read from Redis alone.
  */
@@ -47,12 +48,6 @@ export type SettleOutcome =
   /** Redis no longer holds a reserved order PostgreSQL has: nobody can decide it safely */
   | { readonly code: 'unknown_to_redis'; readonly order: OrderRecord }
 
-const REFUSAL: Record<number, 'expired' | 'cancelled' | 'paid'> = {
-  [-7]: 'expired',
-  [-8]: 'cancelled',
-  [-9]: 'paid',
-}
-
 export async function settleOrder(
   redis: ScriptedRedis,
   pg: Pool,
@@ -61,22 +56,13 @@ export async function settleOrder(
   orderId: string,
   action: 'pay' | 'cancel',
 ): Promise<SettleOutcome> {
-  const k = saleKeys(prefix, saleId)
-  const [code, json] = (await redis.settleOrders(
-    k.sale,
-    k.users,
-    k.orders,
-    k.expiry,
-    k.stream,
-    action,
-    orderId,
-  )) as [number, string?]
-  if (code === 0 || code === 1) {
-    return { code: code === 0 ? 'done' : 'already', order: orderFromJson(orderId, saleId, json!) }
+  const r = await callSettleOrder(redis, prefix, saleId, orderId, action)
+  if (r.outcome === 'bad_request') {
+    throw new Error(`settleOrder-5.lua refused ${action} of order ${orderId}`)
   }
-  const refusal = REFUSAL[code]
-  if (refusal) return { code: refusal, order: orderFromJson(orderId, saleId, json!) }
-  if (code !== -10) throw new Error(`settleOrders-5.lua answered ${code} for ${action}`)
+  if (r.outcome !== 'not_found') {
+    return { code: r.outcome, order: orderFromJson(orderId, saleId, r.orderJson) }
+  }
   // Not in Redis: PostgreSQL may still hold it (Redis lost its data); a final state answers.
   const row = await findOrder(pg, orderId)
   if (!row) return { code: 'not_found' }

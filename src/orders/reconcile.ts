@@ -1,6 +1,7 @@
 import type { Pool } from 'pg'
 import { log } from '../log'
 import { saleKeys } from '../store/keys'
+import { callRecountSale } from '../store/lua/recount-sale'
 import type { ScriptedRedis } from '../store/scripts'
 import { isLive, type OrderRecord, orderFromEntry, orderFromJson } from './order-record'
 import { deleteOrders, findOrders, ordersOfSale, overwriteOrders, upsertOrders } from './order-sql'
@@ -235,8 +236,9 @@ export async function repairSale(
   }
   let recount: number[] | null = null
   if (r.sold.counter !== r.sold.live || r.usersMismatch > 0) {
-    const k = saleKeys(prefix, r.saleId)
-    recount = await redis.recountSale(k.sale, k.users, k.orders)
+    const c = await callRecountSale(redis, prefix, r.saleId)
+    // not_found: the sale's hash went away since the audit; nothing was recounted.
+    if (c.outcome === 'recounted') recount = [c.soldBefore, c.soldAfter, c.usersChanged]
   }
   return { inserted, overwritten, deleted: removed.length, recount }
 }

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../errors'
-import type { ReserveReply } from '../store/scripts'
+import type { ReservedOrder } from '../store/lua/reserve'
 
 /**
  * One purchase attempt on its way from the HTTP handler to reserve-6.lua and back. Every attempt
@@ -25,7 +25,8 @@ export type Outcome = 'reserved' | 'replayed' | ErrorCode
 export type Settle = (
   a: Attempt,
   outcome: Outcome,
-  reply: ReserveReply | null,
+  /** the order reserve-6.lua made or found again; null for every other outcome */
+  order: ReservedOrder | null,
   saleId: string,
   /** reserve-6.lua decided it (false: the worker's own memory did) */
   byRedis: boolean,

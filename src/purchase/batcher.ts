@@ -1,4 +1,4 @@
-import type { ReserveReply } from '../store/scripts'
+import { encodeAttempts, type ReserveResult } from '../store/lua/reserve'
 import type { Attempt } from './attempt'
 import { failureOf, type ReserveBatch, type ReserveOutcome } from './reserve-batch'
 
@@ -14,7 +14,7 @@ import { failureOf, type ReserveBatch, type ReserveOutcome } from './reserve-bat
  * piling more unknown outcomes into a Redis that does not answer.
  */
 export interface BatchSink {
-  onReply(a: Attempt, reply: ReserveReply): void
+  onReply(a: Attempt, result: ReserveResult): void
   onFailure(a: Attempt, code: 'unavailable' | 'outcome_unknown'): void
   /**
    * Just before the batch goes out: true when the attempt's client is gone (it takes its quota
@@ -118,8 +118,7 @@ export class Batcher {
       this.finish(saleId, list, HUNG)
       return
     }
-    const argv: (string | number)[] = [list.length]
-    for (const a of list) argv.push(a.orderId, a.userId, a.quantity, a.idemKey)
+    const argv = encodeAttempts(list)
     this.opts.onFlush?.(list.length)
     const call = new BatchCall(this, saleId, list)
     call.timer = setTimeout(call.onTimeout, this.opts.timeoutMs)
@@ -150,8 +149,8 @@ export class Batcher {
     const sink = this.opts.sinkOf(saleId)
     // A reply count that does not match is a fault of ours: the batch did run, so its outcome
     // is unknown to us.
-    if (outcome.ok && outcome.replies.length === list.length) {
-      for (let i = 0; i < list.length; i++) sink.onReply(list[i]!, outcome.replies[i]!)
+    if (outcome.ok && outcome.results.length === list.length) {
+      for (let i = 0; i < list.length; i++) sink.onReply(list[i]!, outcome.results[i]!)
     } else {
       const code = outcome.ok ? 'outcome_unknown' : outcome.code
       for (const a of list) sink.onFailure(a, code)

@@ -1,22 +1,24 @@
-import { saleKeys } from '../store/keys'
+import { callReserve, type ReserveResult } from '../store/lua/reserve'
+import type { ScriptArg } from '../store/lua/script-call'
 import { mayHaveRun } from '../store/redis-failure'
-import type { ReserveReply, ScriptedRedis } from '../store/scripts'
+import type { ScriptedRedis } from '../store/scripts'
 
 /**
  * One batched call of reserve-6.lua. Runs on a Piscina thread (reserve-task.ts) or, for the
  * comparison the README reports, on the worker's own thread (RESERVE_MODE=inline).
  *
  * The outcome is a plain value, not a thrown Error: it crosses a thread boundary, where an
- * Error loses every property but its message.
+ * Error loses every property but its message. The results are decoded here (by the gateway of
+ * reserve-6.lua), so what crosses is plain objects of strings and numbers.
  */
 export interface ReserveBatch {
   readonly saleId: string
-  /** [n, orderId, userId, quantity, idempotencyKey, ...]: the ARGV of reserve-6.lua */
-  readonly argv: (string | number)[]
+  /** the ARGV of reserve-6.lua, from `encodeAttempts` */
+  readonly argv: ScriptArg[]
 }
 
 export type ReserveOutcome =
-  | { readonly ok: true; readonly replies: ReserveReply[] }
+  | { readonly ok: true; readonly results: ReserveResult[] }
   | {
       readonly ok: false
       /** unavailable: never reached Redis; outcome_unknown: it may have run there */
@@ -34,18 +36,8 @@ export async function reserveBatch(
   prefix: string,
   batch: ReserveBatch,
 ): Promise<ReserveOutcome> {
-  const k = saleKeys(prefix, batch.saleId)
   try {
-    const replies = await redis.reserve(
-      k.sale,
-      k.users,
-      k.idem,
-      k.orders,
-      k.stream,
-      k.expiry,
-      ...batch.argv,
-    )
-    return { ok: true, replies }
+    return { ok: true, results: await callReserve(redis, prefix, batch.saleId, batch.argv) }
   } catch (err) {
     return failureOf(err)
   }

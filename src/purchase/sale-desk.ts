@@ -1,5 +1,5 @@
 import { type SaleRecord, saleGate } from '../sale/sale-record'
-import type { ReserveReply } from '../store/scripts'
+import type { ReserveResult } from '../store/lua/reserve'
 import type { Attempt, Outcome, Settle } from './attempt'
 import { FixedQueue } from './fixed-queue'
 
@@ -81,15 +81,14 @@ export class SaleDesk {
   }
 
   /** reserve-6.lua answered for this attempt. */
-  onReply(a: Attempt, reply: ReserveReply): void {
+  onReply(a: Attempt, r: ReserveResult): void {
     this.inflight -= a.quantity
-    const code = reply[0]
     // Only a new order consumes the quota; every other answer gives it back.
-    if (code !== 0) this.quota += a.quantity
-    const remaining = reply[1]
+    if (r.outcome !== 'reserved') this.quota += a.quantity
+    const remaining = r.remaining
     if (this.quota > remaining) this.quota = Math.max(0, remaining)
     if (remaining <= 0 && !this.soldOut) this.markSoldOut(true)
-    this.deps.settle(a, outcomeFor(code), code >= 0 ? reply : null, this.record.id, true)
+    this.deps.settle(a, r.outcome, r.order, this.record.id, true)
     this.drain()
   }
 
@@ -227,28 +226,5 @@ export class SaleDesk {
       this.needSentAt = this.deps.now()
       this.deps.need(this.record.id, this.quota, this.inflight, this.parked.length)
     }
-  }
-}
-
-function outcomeFor(code: number): Outcome {
-  switch (code) {
-    case 0:
-      return 'reserved'
-    case 1:
-      return 'replayed'
-    case -1:
-      return 'sold_out'
-    case -2:
-      return 'limit_exceeded'
-    case -3:
-      return 'not_started'
-    case -4:
-      return 'closed'
-    case -5:
-      return 'not_found'
-    case -6:
-      return 'bad_request'
-    default:
-      return 'internal'
   }
 }

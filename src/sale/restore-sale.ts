@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import type { Pool, PoolClient } from 'pg'
 import { inTransaction } from '../db/pg'
-import type { OrderRecord, OrderStatus } from '../orders/order-record'
+import type { OrderStatus } from '../orders/order-record'
 import { ordersOfSalePage } from '../orders/order-sql'
 import { saleKeys, salesIndexKey, WRITER_GROUP } from '../store/keys'
+import { callRestoreSale, type RestoreSaleResult } from '../store/lua/restore-sale'
 import type { ScriptedRedis } from '../store/scripts'
 import { findSaleDefinition, type SaleDefinition } from './sale-sql'
 
@@ -81,31 +82,6 @@ export interface RestoreOptions {
 
 type Mode = 'create' | 'append' | 'merge'
 
-function orderArgs(o: OrderRecord): (string | number)[] {
-  return [
-    o.orderId,
-    o.userId,
-    o.quantity,
-    o.status,
-    o.idempotencyKey,
-    o.createdAt,
-    o.expiresAt,
-    o.paidAt ?? '',
-  ]
-}
-
-function definitionArgs(d: SaleDefinition): (string | number)[] {
-  return [
-    d.name,
-    d.stock,
-    d.perUserLimit,
-    d.endsAt ?? '',
-    d.paymentTtlSeconds,
-    d.closed ? '1' : '0',
-    d.createdAt,
-  ]
-}
-
 export async function restoreSale(
   redis: ScriptedRedis,
   pg: Pool,
@@ -161,37 +137,28 @@ export async function restoreSale(
       // Read one page ahead: the call that sends the last page must say it is the last.
       const next =
         page.length === chunk ? await ordersOfSalePage(c, saleId, page.at(-1)!.orderId, chunk) : []
-      const last = next.length === 0 ? '1' : '0'
-      const head =
-        mode === 'create'
-          ? [mode, token, last, ...definitionArgs(definition!)]
-          : [mode, token, last]
-      const reply = await redis.restoreSale(
-        k.sale,
-        k.users,
-        k.idem,
-        k.orders,
-        k.expiry,
-        k.final,
-        ...head,
-        page.length,
-        ...page.flatMap(orderArgs),
-      )
-      const code = Number(reply[0])
-      if (code === -1 && counts.calls === 0) {
+      const last = next.length === 0
+      const reply = await callRestoreSale(redis, prefix, saleId, {
+        mode,
+        token,
+        last,
+        definition: mode === 'create' ? definition : null,
+        orders: page,
+      })
+      if (reply.outcome === 'exists' && counts.calls === 0) {
         // Created by someone else between the check above and this call.
         const [s, n] = await redis.hmget(k.sale, 'stock', 'sold')
         return { kind: 'exists', saleId, stock: Number(s), sold: Number(n) }
       }
-      if (code !== 0) throw new Error(refusal(saleId, code, reply[1]))
+      if (reply.outcome !== 'done') throw new Error(refusal(saleId, reply))
       counts.calls++
-      counts.added += Number(reply[1])
-      counts.advanced += Number(reply[2])
-      counts.kept += Number(reply[3])
+      counts.added += reply.added
+      counts.advanced += reply.advanced
+      counts.kept += reply.kept
       for (const o of page) counts.byStatus[o.status]++
       // The first chunk made the sale hash; later ones append to it under the same token.
       if (mode === 'create') mode = 'append'
-      if (last === '1') break
+      if (last) break
       page = next
     }
 
@@ -209,23 +176,25 @@ export async function restoreSale(
   })
 }
 
-function refusal(saleId: string, code: number, detail: unknown): string {
-  switch (code) {
-    case -5:
+function refusal(saleId: string, r: Exclude<RestoreSaleResult, { outcome: 'done' }>): string {
+  switch (r.outcome) {
+    case 'not_found':
       return `sale ${saleId} disappeared from Redis during the restore`
-    case -11:
+    case 'restore_elsewhere':
       return (
         `another restore of sale ${saleId} is under way or unfinished; run ` +
         `\`seckill restore --sale ${saleId}\` again once it has stopped: it finishes it`
       )
-    case -12:
+    case 'stray_keys':
       return (
         `Redis holds orders, users, idempotency keys or deadlines of sale ${saleId} but no sale ` +
         'hash: counting on top of them could oversell. Look at them ' +
         `(redis-cli --scan --pattern '*{${saleId}}:*'), delete them, and restore again`
       )
-    default:
-      return `restoreSale-6.lua answered ${code}${detail === undefined ? '' : ` (${detail})`}`
+    case 'bad_request':
+      return `restoreSale-6.lua refused the argument ${r.field}`
+    case 'exists':
+      return 'restoreSale-6.lua answered exists after the first chunk'
   }
 }
 

@@ -1,6 +1,8 @@
 import type Redis from 'ioredis'
 import { parseSaleHash, type SaleRecord } from '../sale/sale-record'
 import { saleKeys, salesIndexKey } from './keys'
+import { callCreateSale } from './lua/create-sale'
+import { callSetSaleState } from './lua/set-sale-state'
 import type { ScriptedRedis } from './scripts'
 
 /** Sale rows in Redis: create, read, start, close. One Redis round trip each (plus TIME). */
@@ -25,18 +27,11 @@ export async function createSale(
   // The index entry goes first: it lives in another slot, and an index entry without a hash is
   // harmless (readers skip it), while a hash missing from the index would never be polled.
   await redis.sadd(salesIndexKey(prefix), s.id)
-  const [code, field] = await redis.createSale(
-    saleKeys(prefix, s.id).sale,
-    s.name,
-    s.stock,
-    s.perUserLimit,
-    s.startsAt ?? '',
-    s.endsAt ?? '',
-    s.paymentTtlSeconds,
-  )
-  if (code === 1) return 'created'
-  if (code === -1) return 'exists'
-  throw new Error(`createSale-1.lua refused argument ${field} after validation passed`)
+  const r = await callCreateSale(redis, prefix, s.id, s)
+  if (r.outcome === 'bad_request') {
+    throw new Error(`createSale-1.lua refused argument ${r.field} after validation passed`)
+  }
+  return r.outcome
 }
 
 export async function readSale(
@@ -78,9 +73,7 @@ export async function setSaleState(
   id: string,
   action: 'start' | 'close',
 ): Promise<StateOutcome> {
-  const code = await redis.setSaleState(saleKeys(prefix, id).sale, action)
-  if (code === 0) return 'ok'
-  if (code === -4) return 'closed'
-  if (code === -5) return 'not_found'
-  throw new Error(`setSaleState-1.lua answered ${code} for action ${action}`)
+  const outcome = await callSetSaleState(redis, prefix, id, action)
+  if (outcome === 'bad_request') throw new Error(`setSaleState-1.lua refused action ${action}`)
+  return outcome
 }

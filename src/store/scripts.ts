@@ -3,8 +3,9 @@ import { dirname, join } from 'node:path'
 import type Redis from 'ioredis'
 
 /**
- * The Lua scripts of native-lua/, registered on a client with ioredis `defineCommand` (which does
- * EVALSHA with the EVAL fallback on NOSCRIPT). File name = contract: `<command>-<numberOfKeys>.lua`.
+ * The loader of native-lua/: every script registered on a client with ioredis `defineCommand`
+ * (which does EVALSHA with the EVAL fallback on NOSCRIPT). File name = contract:
+ * `<command>-<numberOfKeys>.lua`. The typed calls, one per script, are in lua/.
  */
 export interface LuaScript {
   readonly name: string
@@ -42,57 +43,19 @@ export function luaScripts(): readonly LuaScript[] {
   return cached
 }
 
-/** The commands the scripts add to a client. */
-export interface ScriptCommands {
-  createSale(sale: string, ...argv: (string | number)[]): Promise<[number, string?]>
-  setSaleState(sale: string, action: 'start' | 'close'): Promise<number>
-  reserve(
-    sale: string,
-    users: string,
-    idem: string,
-    orders: string,
-    stream: string,
-    expiry: string,
-    ...argv: (string | number)[]
-  ): Promise<ReserveReply[]>
-  settleOrders(
-    sale: string,
-    users: string,
-    orders: string,
-    expiry: string,
-    stream: string,
-    action: 'pay' | 'cancel' | 'expire',
-    arg: string | number,
-  ): Promise<[number, string?] | [number, number, number]>
-  recountSale(sale: string, users: string, orders: string): Promise<number[]>
-  restoreSale(
-    sale: string,
-    users: string,
-    idem: string,
-    orders: string,
-    expiry: string,
-    final: string,
-    ...argv: (string | number)[]
-  ): Promise<(number | string)[]>
-  pruneOrders(
-    final: string,
-    orders: string,
-    idem: string,
-    retentionMs: number,
-    most: number,
-  ): Promise<[number, number?]>
-}
+declare const scripted: unique symbol
 
-/** One attempt's answer from reserve-6.lua: [code, remaining, orderId?, quantity?, createdAt?, expiresAt?] */
-export type ReserveReply = [number, number, string?, number?, number?, number?]
-
-export type ScriptedRedis = Redis & ScriptCommands
+/**
+ * A client with the scripts of native-lua/ defined on it. The commands themselves are not part
+ * of its type: only the gateways in lua/ call them, each with its keys in its script's order.
+ */
+export type ScriptedRedis = Redis & { readonly [scripted]: true }
 
 export function defineScripts(client: Redis): ScriptedRedis {
   for (const s of luaScripts()) {
     client.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua })
   }
-  return client as ScriptedRedis
+  return client as unknown as ScriptedRedis
 }
 
 /** SCRIPT LOAD every script once, so a syntax error stops the start, not a buyer. */

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { CREATE_SALE } from '../../src/store/lua/create-sale'
 import {
   freshSale,
   keysUnder,
@@ -191,7 +192,7 @@ for (const row of rows) {
     const before = await snapshot(redis, k)
 
     const t0 = await redisNowMs(redis)
-    const reply = await redis.createSale(k.sale, ...row.argv)
+    const reply = await redis.createSale(...CREATE_SALE.keys(k), ...row.argv)
     const t1 = await redisNowMs(redis)
 
     t.same(reply, row.reply, 'reply')
@@ -210,8 +211,11 @@ for (const row of rows) {
 
 t.test('a second create of the same id answers -1 and keeps the first sale', async (t) => {
   const k = freshSale(t, redis)
-  t.same(await redis.createSale(k.sale, ...argv()), [1])
+  t.same(await redis.createSale(...CREATE_SALE.keys(k), ...argv()), [1])
   const first = await snapshot(redis, k)
-  t.same(await redis.createSale(k.sale, ...argv({ name: 'Other', stock: 99 })), [-1])
+  t.same(
+    await redis.createSale(...CREATE_SALE.keys(k), ...argv({ name: 'Other', stock: 99 })),
+    [-1],
+  )
   t.same(await snapshot(redis, k), first, 'the first sale is untouched')
 })

@@ -1,40 +1,61 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import {
   ENTRY_FIELDS,
   orderEntry,
   orderFromEntry,
   orderFromJson,
 } from '../../src/orders/order-record'
-import { freshSale, openRedis, seedSale } from '../helpers/redis'
+import { EXPIRE_ORDERS } from '../../src/store/lua/expire-orders'
+import { RESERVE } from '../../src/store/lua/reserve'
+import { callScript } from '../../src/store/lua/script-call'
+import { SETTLE_ORDER } from '../../src/store/lua/settle-order'
+import { freshSale, openRedis, redisNowMs, seedSale } from '../helpers/redis'
 
 /**
- * The order stream entry has one codec (src/orders/order-record.ts): what reserve-6.lua and
- * settleOrders-5.lua XADD must be, field for field and in order, what `orderEntry` encodes and
- * `orderFromEntry` decodes, and the entry must say what the orders hash says.
+ * The order stream entry has one codec (src/orders/order-record.ts): what reserve-6.lua,
+ * settleOrder-5.lua and expireOrders-5.lua XADD must be, field for field and in order, what
+ * `orderEntry` encodes and `orderFromEntry` decodes, and the entry must say what the orders hash
+ * says.
  */
 const redis = openRedis(t)
 
-t.test('reserve-6.lua and settleOrders-5.lua append entries in the codec shape', async (t) => {
+type Entry = [string, string[]]
+
+t.test('reserve-6.lua and settleOrder-5.lua append entries in the codec shape', async (t) => {
   const k = freshSale(t, redis)
   await seedSale(redis, k.sale, {})
-  const keys = [k.sale, k.users, k.idem, k.orders, k.stream, k.expiry]
+  const keys = RESERVE.keys(k)
   const [reserved] = await redis.reserve(...keys, 1, 's1.o1', 'u1', 2, 'key-1')
   t.equal(reserved?.[0], 0, 'a new order')
-  const paid = await redis.settleOrders(
-    k.sale,
-    k.users,
-    k.orders,
-    k.expiry,
-    k.stream,
+  const paid = (await callScript(redis, SETTLE_ORDER.command, SETTLE_ORDER.keys(k), [
     'pay',
     's1.o1',
-  )
+  ])) as [number, string]
   t.equal(paid[0], 0, 'paid')
   await redis.reserve(...keys, 1, 's1.o2', '', 1, '')
 
-  const entries = (await redis.xrange(k.stream, '-', '+')) as [string, string[]][]
+  const entries = (await redis.xrange(k.stream, '-', '+')) as Entry[]
   t.equal(entries.length, 3, 'reserve, pay, reserve')
-  const orders = await redis.hgetall(k.orders)
+  holdsToTheCodec(t, entries, await redis.hgetall(k.orders))
+})
+
+t.test('expireOrders-5.lua appends entries in the codec shape', async (t) => {
+  const k = freshSale(t, redis)
+  await seedSale(redis, k.sale, { ttl: '1' })
+  await redis.reserve(...RESERVE.keys(k), 1, 's1.o1', 'u1', 1, 'key-1')
+  // The payment window of 1 s passes on Redis's clock.
+  const due = Number(await redis.zscore(k.expiry, 's1.o1'))
+  while ((await redisNowMs(redis)) < due) await new Promise((r) => setTimeout(r, 50))
+  const swept = await callScript(redis, EXPIRE_ORDERS.command, EXPIRE_ORDERS.keys(k), [10])
+  t.same(swept, [1, 1, 0], 'the order expired')
+
+  const entries = (await redis.xrange(k.stream, '-', '+')) as Entry[]
+  t.equal(entries.length, 2, 'reserve, expire')
+  holdsToTheCodec(t, entries, await redis.hgetall(k.orders))
+})
+
+/** Every entry has the codec's fields and decodes; each order's newest one says what the hash says. */
+function holdsToTheCodec(t: Test, entries: Entry[], orders: Record<string, string>): void {
   for (const [id, flat] of entries) {
     t.same(
       flat.filter((_, i) => i % 2 === 0),
@@ -62,4 +83,4 @@ t.test('reserve-6.lua and settleOrders-5.lua append entries in the codec shape',
       `${orderId}: the entry says what the hash says`,
     )
   }
-})
+}

@@ -1,10 +1,11 @@
 import t from 'tap'
+import { PRUNE_ORDERS } from '../../src/store/lua/prune-orders'
 import { freshSale, keysUnder, openRedis, redisNowMs } from '../helpers/redis'
 
 /**
  * Contract of native-lua/pruneOrders-3.lua. KEYS: final zset, orders, idem. ARGV: retention ms,
  * most per call. Reply: {forgotten, still due} or {-6}. Every row runs on a fresh prefix with the
- * state before written directly: orders in the shape reserve-6.lua and settleOrders-5.lua leave
+ * state before written directly: orders in the shape reserve-6.lua and settleOrder-5.lua leave
  * them, the final zset as the order writer leaves it (scored by when the order became final).
  */
 
@@ -154,7 +155,7 @@ for (const row of rows) {
 
     for (const [c, reply] of row.replies.entries()) {
       t.same(
-        await redis.pruneOrders(k.final, k.orders, k.idem, ...row.argv),
+        await redis.pruneOrders(...PRUNE_ORDERS.keys(k), ...row.argv),
         reply,
         `call ${c + 1}: reply`,
       )

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { orderEntry } from '../../src/orders/order-record'
+import { RECOUNT_SALE } from '../../src/store/lua/recount-sale'
 import {
   freshSale,
   openRedis,
@@ -14,7 +15,7 @@ import {
  * Contract of native-lua/recountSale-3.lua. KEYS: sale, users, orders; no ARGV. Reply: {sold
  * before, sold after, users whose held units changed}, or {-5} without a sale. Every row runs on a
  * fresh prefix; the state before is written directly, in the shape reserve-6.lua and
- * settleOrders-5.lua leave it (orders hash, expiry zset, stream), then counters are drifted by hand.
+ * settleOrder-5.lua leave it (orders hash, expiry zset, stream), then counters are drifted by hand.
  */
 
 const redis = openRedis(t)
@@ -258,7 +259,7 @@ for (const row of rows) {
     const first = await snapshot(redis, k)
 
     for (const [c, reply] of row.replies.entries()) {
-      t.same(await redis.recountSale(k.sale, k.users, k.orders), reply, `call ${c + 1}: reply`)
+      t.same(await redis.recountSale(...RECOUNT_SALE.keys(k)), reply, `call ${c + 1}: reply`)
     }
 
     const last = await snapshot(redis, k)

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { orderEntry } from '../../src/orders/order-record'
+import { RESERVE } from '../../src/store/lua/reserve'
 import {
   freshSale,
   openRedis,
@@ -645,7 +646,7 @@ function reserve(
   k: ReturnType<typeof freshSale>,
   argv: (string | number)[],
 ): Promise<ReserveRawReply[]> {
-  return redis.reserve(k.sale, k.users, k.idem, k.orders, k.stream, k.expiry, ...argv)
+  return redis.reserve(...RESERVE.keys(k), ...argv)
 }
 
 for (const row of rows) {

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { RESTORE_SALE } from '../../src/store/lua/restore-sale'
 import {
   DEFAULT_SALE,
   freshSale,
@@ -60,7 +61,7 @@ function order(
   }
 }
 
-/** The JSON reserve-6.lua and settleOrders-5.lua keep, parsed. */
+/** The JSON reserve-6.lua and settleOrder-5.lua keep, parsed. */
 function json(o: Order, over: Partial<Order> = {}) {
   const x = { ...o, ...over }
   return {
@@ -689,15 +690,7 @@ for (const row of rows) {
     const finalAfter: Record<string, string>[] = []
     for (const [i, call] of row.calls.entries()) {
       const from = await redisNowMs(redis)
-      const reply = await redis.restoreSale(
-        k.sale,
-        k.users,
-        k.idem,
-        k.orders,
-        k.expiry,
-        k.final,
-        ...call.argv,
-      )
+      const reply = await redis.restoreSale(...RESTORE_SALE.keys(k), ...call.argv)
       windows.push([from, await redisNowMs(redis)])
       finalAfter.push(await finalOf(k))
       t.same(reply, call.reply, `call ${i + 1}: reply`)

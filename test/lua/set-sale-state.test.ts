@@ -1,4 +1,5 @@
 import t from 'tap'
+import { SET_SALE_STATE } from '../../src/store/lua/set-sale-state'
 import { freshSale, openRedis, type SaleHash, seedSale, snapshot } from '../helpers/redis'
 
 /** Contract of native-lua/setSaleState-1.lua: KEYS[1] the sale hash; ARGV[1] "start" or "close". */
@@ -139,7 +140,7 @@ for (const row of rows) {
 
     for (const [argv, reply] of row.calls) {
       t.equal(
-        await redis.setSaleState(k.sale, ...argv),
+        await redis.setSaleState(...SET_SALE_STATE.keys(k), ...argv),
         reply,
         `${JSON.stringify(argv)} answers ${reply}`,
       )

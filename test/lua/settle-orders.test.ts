@@ -1,5 +1,8 @@
 import t from 'tap'
 import { orderEntry } from '../../src/orders/order-record'
+import { EXPIRE_ORDERS } from '../../src/store/lua/expire-orders'
+import { callScript } from '../../src/store/lua/script-call'
+import { SETTLE_ORDER } from '../../src/store/lua/settle-order'
 import {
   freshSale,
   openRedis,
@@ -11,10 +14,11 @@ import {
 } from '../helpers/redis'
 
 /**
- * Contract of native-lua/settleOrders-5.lua. KEYS: sale, users, orders, expiry, stream. ARGV:
- * action ("pay" | "cancel" | "expire"), then the orderId (pay, cancel) or the most orders to
- * expire (expire). Every row runs on a fresh prefix; the state before is written directly, in the
- * shape reserve-6.lua leaves it, with deadlines an hour or more from Redis TIME.
+ * Contract of the two scripts that move an order out of reserved, together because rows mix
+ * them (a pay racing the sweep): native-lua/settleOrder-5.lua (ARGV: "pay" | "cancel", orderId)
+ * and native-lua/expireOrders-5.lua (ARGV: the most orders to expire). KEYS of both: sale, users,
+ * orders, expiry, stream. Every row runs on a fresh prefix; the state before is written directly,
+ * in the shape reserve-6.lua leaves it, with deadlines an hour or more from Redis TIME.
  */
 
 const redis = openRedis(t)
@@ -64,15 +68,19 @@ interface Before {
   readonly strayIds?: readonly string[]
 }
 
+type Script = 'settleOrder' | 'expireOrders'
+
 /** pay or cancel (or an invalid call): the code, and the status in the JSON when one comes. */
 interface OrderCall {
+  readonly script: Script
   readonly argv: readonly (string | number)[]
   readonly code: number
   readonly status?: Status
 }
 /** A valid expire call: {orders expired, units returned, orders still due}. */
 interface SweepCall {
-  readonly argv: readonly ['expire', number | string]
+  readonly script: 'expireOrders'
+  readonly argv: readonly [most: number | string]
   readonly sweep: readonly [expired: number, units: number, left: number]
 }
 type Call = OrderCall | SweepCall
@@ -100,13 +108,13 @@ interface Row {
 }
 
 function pay(orderId: string, code: number, status?: Status): OrderCall {
-  return { argv: ['pay', orderId], code, status }
+  return { script: 'settleOrder', argv: ['pay', orderId], code, status }
 }
 function cancel(orderId: string, code: number, status?: Status): OrderCall {
-  return { argv: ['cancel', orderId], code, status }
+  return { script: 'settleOrder', argv: ['cancel', orderId], code, status }
 }
 function expire(limit: number | string, sweep: SweepCall['sweep']): SweepCall {
-  return { argv: ['expire', limit], sweep }
+  return { script: 'expireOrders', argv: [limit], sweep }
 }
 
 /** u1 holds one live order o1 (1 unit), u2 one live order o2 (1 unit): 2 sold. */
@@ -450,32 +458,37 @@ const rows: Row[] = [
   // --- invalid calls: {-6} and nothing changed (a due order shows a wrongly accepted sweep)
   ...(
     [
-      ['an unknown action', ['refund', 'o1']],
-      ['an action in upper case', ['PAY', 'o1']],
-      ['an empty action', ['', 'o1']],
-      ['no ARGV at all', []],
-      ['pay without an orderId', ['pay']],
-      ['cancel without an orderId', ['cancel']],
-      ['expire without a count', ['expire']],
-      ['pay with an extra argument', ['pay', 'o1', 'x']],
-      ['expire with an extra argument', ['expire', 10, 'x']],
-      ['an empty orderId', ['pay', '']],
-      ['an orderId over 200 bytes', ['cancel', 'o'.repeat(201)]],
-      ['an orderId of 101 two-byte characters (202 bytes)', ['pay', 'é'.repeat(101)]],
-      ['an expire count of 0', ['expire', 0]],
-      ['an expire count of 1001', ['expire', 1001]],
-      ['a negative expire count', ['expire', -1]],
-      ['a fractional expire count (1.5)', ['expire', '1.5']],
-      ['an expire count that is not a number (x)', ['expire', 'x']],
-      ['an empty expire count', ['expire', '']],
-      ['an expire count of nan', ['expire', 'nan']],
-      ['an expire count of inf', ['expire', 'inf']],
+      ['an unknown action', 'settleOrder', ['refund', 'o1']],
+      ['an action in upper case', 'settleOrder', ['PAY', 'o1']],
+      ['an empty action', 'settleOrder', ['', 'o1']],
+      ["the sweep's action (expire) given to pay and cancel", 'settleOrder', ['expire', 'o1']],
+      ['no ARGV at all', 'settleOrder', []],
+      ['pay without an orderId', 'settleOrder', ['pay']],
+      ['cancel without an orderId', 'settleOrder', ['cancel']],
+      ['expire without a count', 'expireOrders', []],
+      ['pay with an extra argument', 'settleOrder', ['pay', 'o1', 'x']],
+      ['expire with an extra argument', 'expireOrders', [10, 'x']],
+      ['an empty orderId', 'settleOrder', ['pay', '']],
+      ['an orderId over 200 bytes', 'settleOrder', ['cancel', 'o'.repeat(201)]],
+      [
+        'an orderId of 101 two-byte characters (202 bytes)',
+        'settleOrder',
+        ['pay', 'é'.repeat(101)],
+      ],
+      ['an expire count of 0', 'expireOrders', [0]],
+      ['an expire count of 1001', 'expireOrders', [1001]],
+      ['a negative expire count', 'expireOrders', [-1]],
+      ['a fractional expire count (1.5)', 'expireOrders', ['1.5']],
+      ['an expire count that is not a number (x)', 'expireOrders', ['x']],
+      ['an empty expire count', 'expireOrders', ['']],
+      ['an expire count of nan', 'expireOrders', ['nan']],
+      ['an expire count of inf', 'expireOrders', ['inf']],
     ] as const
   ).map(
-    ([what, argv]): Row => ({
+    ([what, script, argv]): Row => ({
       should: `refuses ${what} with {-6} and changes nothing`,
       before: O1_DUE,
-      calls: [{ argv, code: -6 }],
+      calls: [{ script, argv, code: -6 }],
       after: 'unchanged',
     }),
   ),
@@ -718,8 +731,12 @@ function parseOrders(orders: Record<string, string>): Record<string, OrderJson> 
   )
 }
 
-function settle(k: Keys, argv: readonly (string | number)[]): Promise<(string | number)[]> {
-  return redis.settleOrders(k.sale, k.users, k.orders, k.expiry, k.stream, ...argv)
+/** The raw reply: the point of a contract test. */
+function run(k: Keys, call: Call): Promise<(string | number)[]> {
+  const script = call.script === 'settleOrder' ? SETTLE_ORDER : EXPIRE_ORDERS
+  return callScript(redis, script.command, script.keys(k), call.argv) as Promise<
+    (string | number)[]
+  >
 }
 
 /** The stream entries appended after `lastId` ('' : from the start). */
@@ -737,9 +754,10 @@ for (const row of rows) {
 
     let prev: SaleSnapshot = first
     for (const [c, call] of row.calls.entries()) {
-      const label = `call ${c + 1} (${call.argv.map((a) => String(a).slice(0, 12)).join(' ')})`
+      const args = call.argv.map((a) => String(a).slice(0, 12)).join(' ')
+      const label = `call ${c + 1} (${call.script} ${args})`
       const t0 = await redisNowMs(redis)
-      const reply = await settle(k, call.argv)
+      const reply = await run(k, call)
       const t1 = await redisNowMs(redis)
       const now = await snapshot(redis, k)
       const added = await entriesAfter(k, prev.streamLastId)

@@ -3,7 +3,7 @@ import t from 'tap'
 import type { Attempt } from '../../src/purchase/attempt'
 import { Batcher } from '../../src/purchase/batcher'
 import type { ReserveBatch, ReserveOutcome } from '../../src/purchase/reserve-batch'
-import type { ReserveReply } from '../../src/store/scripts'
+import { decodeReserveReply, type RawReserveReply, RESERVE } from '../../src/store/lua/reserve'
 
 /**
  * Batcher with a fake `run` whose promises the test settles by hand, and sinks that log every
@@ -38,7 +38,8 @@ function rig(windowUs: number, max: number, timeoutMs = 60_000): Rig {
     run: (batch) =>
       new Promise<ReserveOutcome>((resolve, reject) => calls.push({ batch, resolve, reject })),
     sinkOf: (saleId) => ({
-      onReply: (a, reply) => events.push(`reply ${saleId} ${a.orderId} ${reply[0]}/${reply[1]}`),
+      onReply: (a, r) =>
+        events.push(`reply ${saleId} ${a.orderId} ${CODE_OF.get(r.outcome)}/${r.remaining}`),
       onFailure: (a, code) => events.push(`fail ${saleId} ${a.orderId} ${code}`),
       withdraw: (a) => {
         if (!gone.has(a.orderId)) return false
@@ -64,7 +65,14 @@ function attempt(saleId: string, n: number, quantity = 1): Attempt {
   }
 }
 
-const ok = (...replies: ReserveReply[]): ReserveOutcome => ({ ok: true, replies })
+/** reserve-6.lua's replies, decoded by its gateway as the reserver does. */
+const ok = (...replies: RawReserveReply[]): ReserveOutcome => ({
+  ok: true,
+  results: replies.map(decodeReserveReply),
+})
+
+/** The code of each outcome name, so the log shows what the script answered. */
+const CODE_OF = new Map(Object.entries(RESERVE.codes).map(([code, name]) => [name, Number(code)]))
 
 /** One turn of the event loop: lets a resolved run's callbacks, and a 0-µs window, run. */
 const turn = () => immediate()
@@ -328,7 +336,7 @@ t.test('onFlush gets the size of every batch sent', async (t) => {
   t.strictSame(r.flushes, [4, 4, 1, 1])
   for (const c of r.calls)
     c.resolve(
-      ok(...Array.from({ length: c.batch.argv[0] as number }, () => [0, 1] as ReserveReply)),
+      ok(...Array.from({ length: c.batch.argv[0] as number }, () => [0, 1] as RawReserveReply)),
     )
   await r.batcher.idle()
   t.equal(r.events.length, 10)

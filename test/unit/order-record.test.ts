@@ -70,7 +70,7 @@ t.test('orderFromEntry reads a reserved entry as reserve-6.lua writes it', async
 })
 
 t.test(
-  'orderFromEntry reads a paid entry with its paidAt as settleOrders-5.lua writes it',
+  'orderFromEntry reads a paid entry with its paidAt as settleOrder-5.lua writes it',
   async (t) => {
     const o = orderFromEntry('s1', flat(fields({ status: 'paid', paidAt: String(PAID) })))
     t.match(o, { status: 'paid', paidAt: PAID })

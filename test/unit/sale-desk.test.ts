@@ -2,7 +2,12 @@ import t from 'tap'
 import type { Attempt, Outcome } from '../../src/purchase/attempt'
 import { type DeskDeps, SaleDesk } from '../../src/purchase/sale-desk'
 import type { SaleRecord } from '../../src/sale/sale-record'
-import type { ReserveReply } from '../../src/store/scripts'
+import {
+  decodeReserveReply,
+  type RawReserveReply,
+  type ReservedOrder,
+  type ReserveResult,
+} from '../../src/store/lua/reserve'
 
 /**
  * SaleDesk against fake deps that record every call. The desk talks to the outside only through
@@ -24,7 +29,7 @@ const OPEN: SaleRecord = {
   createdAt: 0,
 }
 
-type SettleCall = [orderId: string, outcome: Outcome, reply: ReserveReply | null, byRedis: boolean]
+type SettleCall = [orderId: string, outcome: Outcome, order: ReservedOrder | null, byRedis: boolean]
 type NeedCall = [saleId: string, have: number, inflight: number, parked: number]
 
 interface Harness {
@@ -53,9 +58,9 @@ function harness(
     parkTimeoutMs: opts.parkTimeoutMs ?? 5000,
     now: () => now,
     enqueue: (a) => enqueued.push(a.orderId),
-    settle: (a, outcome, reply, saleId, byRedis) => {
+    settle: (a, outcome, order, saleId, byRedis) => {
       if (saleId !== 's') throw new Error(`settled for sale ${saleId}`)
-      settled.push([a.orderId, outcome, reply, byRedis])
+      settled.push([a.orderId, outcome, order, byRedis])
     },
     need: (saleId, have, inflight, parked) => needs.push([saleId, have, inflight, parked]),
     soldOut: (saleId) => soldOuts.push(saleId),
@@ -88,14 +93,11 @@ function attempt(orderId: string, quantity = 1): Attempt {
   }
 }
 
-const won = (a: Attempt, remaining: number): ReserveReply => [
-  0,
-  remaining,
-  a.orderId,
-  a.quantity,
-  T0,
-  T0 + 300_000,
-]
+/** reserve-6.lua's reply, as its gateway decodes it. */
+const reply = (raw: RawReserveReply): ReserveResult => decodeReserveReply(raw)
+
+const won = (a: Attempt, remaining: number): ReserveResult =>
+  reply([0, remaining, a.orderId, a.quantity, T0, T0 + 300_000])
 
 t.test('refusal() names the gate, then sold out, and is null only for an open sale', async (t) => {
   t.equal(harness({ started: false }).desk.refusal(T0), 'not_started')
@@ -219,23 +221,23 @@ t.test('a new order consumes its quota; every other answer gives it back', async
   t.equal(h.desk.quota, 42, 'reserved: the quota stays spent')
   t.equal(h.desk.inflight, 6)
 
-  h.desk.onReply(a[1]!, [-2, 90])
+  h.desk.onReply(a[1]!, reply([-2, 90]))
   t.equal(h.desk.quota, 44, 'limit_exceeded: the quantity comes back')
   t.equal(h.desk.inflight, 4)
 
-  const r3: ReserveReply = [1, 90, 'original', 2, T0, T0 + 300_000]
+  const r3 = reply([1, 90, 'original', 2, T0, T0 + 300_000])
   h.desk.onReply(a[2]!, r3)
   t.equal(h.desk.quota, 46, 'replayed: no new unit was sold, the quantity comes back')
   t.equal(h.desk.inflight, 2)
 
-  h.desk.onReply(a[3]!, [-3, 90])
+  h.desk.onReply(a[3]!, reply([-3, 90]))
   t.equal(h.desk.quota, 48, 'not_started: the quantity comes back')
   t.equal(h.desk.inflight, 0)
 
   t.strictSame(h.settled, [
-    ['a1', 'reserved', r1, true],
+    ['a1', 'reserved', r1.order, true],
     ['a2', 'limit_exceeded', null, true],
-    ['a3', 'replayed', r3, true],
+    ['a3', 'replayed', r3.order, true],
     ['a4', 'not_started', null, true],
   ])
   t.strictSame(h.soldOuts, [])
@@ -263,14 +265,14 @@ t.test(
     t.equal(h.desk.refusal(T0), 'sold_out')
     t.strictSame(h.soldOuts, ['s'])
 
-    h.desk.onReply(a2, [-1, 0])
+    h.desk.onReply(a2, reply([-1, 0]))
     t.equal(h.desk.quota, 0, 'the unit given back is clamped to the nothing that remains')
     t.equal(h.desk.inflight, 0)
     t.strictSame(h.soldOuts, ['s'], 'the primary is told only once')
     t.strictSame(h.settled, [
       ['p1', 'sold_out', null, false],
       ['p2', 'sold_out', null, false],
-      ['a1', 'reserved', r1, true],
+      ['a1', 'reserved', r1.order, true],
       ['a2', 'sold_out', null, true],
     ])
     t.equal(h.needs.length, needsBefore, 'a sold-out desk asks for no quota')
@@ -403,7 +405,7 @@ t.test('a release of nothing changes nothing: the desk keeps asking as before', 
   h.desk.admit(attempt('a2'))
   const asked = h.needs.length
   t.equal(h.desk.release(1), 0)
-  h.desk.onReply(attempt('a1'), [-2, 50])
+  h.desk.onReply(attempt('a1'), reply([-2, 50]))
   t.equal(h.needs.length, asked, 'the answer itself does not ask')
   h.setNow(T0 + 1000)
   h.desk.retryNeed()
@@ -584,7 +586,7 @@ t.test('the quota never goes negative and is clamped to the remaining Redis repo
   h.desk.admit(a1)
   h.desk.admit(a2)
   t.equal(h.desk.quota, 47)
-  h.desk.onReply(a1, [-1, 3])
+  h.desk.onReply(a1, reply([-1, 3]))
   t.equal(h.desk.quota, 3, 'the given-back unit does not lift it above the 3 remaining')
   h.desk.onReply(a2, won(a2, 5))
   t.equal(h.desk.quota, 3, 'a larger remaining does not raise it')
@@ -606,7 +608,7 @@ t.test('a reply with a negative remaining leaves no negative quota', async (t) =
   const a = attempt('a1')
   h.desk.admit(a)
   // the stock was lowered below what is sold
-  h.desk.onReply(a, [-1, -2])
+  h.desk.onReply(a, reply([-1, -2]))
   t.equal(h.desk.quota, 0)
   t.equal(h.desk.soldOut, true)
   t.strictSame(h.soldOuts, ['s'])

@@ -1,0 +1,68 @@
+--[[
+  Expire the reserved orders of one sale whose payment deadline has passed (the expiry sweep).
+  With settleOrder-5.lua (pay, cancel), the only place an order leaves "reserved": an order's
+  status is checked and its units returned in one atomic step, so every node of a deployment may
+  sweep at the same time and the units of an expired order still go back on sale exactly once.
+  Deadlines are read on Redis TIME.
+
+  Input:
+    KEYS[1] sale hash            ({saleId}:sale) sold, returned
+    KEYS[2] units held per user  ({saleId}:users) userId -> units
+    KEYS[3] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[4] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, reserved orders only
+    KEYS[5] order stream         ({saleId}:stream) the hand-off to the order writer
+
+    ARGV[1] most                 the most orders to expire in this call (integer 1..1000)
+
+  Output:
+    {orders expired, units returned, orders still due (another call is needed)}
+    {-6} invalid argument (nothing changed)
+
+  Returning units: sold -= quantity, returned += quantity (workers clear their sold-out flag when
+  it rises), the user's held units -= quantity (the user may buy again, I3 counts live orders).
+  An id in the deadlines whose order is gone or no longer reserved is dropped from them.
+
+  Appends to KEYS[5], for every order expired: orderId, userId, quantity, createdAt, expiresAt,
+  idempotencyKey, status ("expired"), paidAt (""): the shape reserve-6.lua uses.
+]]
+local rcall = redis.call
+local saleKey, usersKey, ordersKey, expiryKey, streamKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+
+local most = tonumber(ARGV[1])
+if #ARGV ~= 1 or most == nil or most ~= math.floor(most) or most < 1 or most > 1000 then
+  return {-6}
+end
+
+local t = rcall('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- The change settleOrder-5.lua makes when it finds an order past its deadline.
+local function expire(orderId, o)
+  o.status = 'expired'
+  rcall('HSET', ordersKey, orderId, cjson.encode(o))
+  rcall('ZREM', expiryKey, orderId)
+  rcall('XADD', streamKey, '*', 'orderId', orderId, 'userId', o.userId, 'quantity', o.quantity,
+    'createdAt', o.createdAt, 'expiresAt', o.expiresAt, 'idempotencyKey', o.idempotencyKey,
+    'status', 'expired', 'paidAt', o.paidAt)
+  rcall('HINCRBY', saleKey, 'sold', -o.quantity)
+  rcall('HINCRBY', saleKey, 'returned', o.quantity)
+  if o.userId ~= '' then
+    if tonumber(rcall('HINCRBY', usersKey, o.userId, -o.quantity)) <= 0 then
+      rcall('HDEL', usersKey, o.userId)
+    end
+  end
+end
+
+local due = rcall('ZRANGE', expiryKey, '-inf', nowMs, 'BYSCORE', 'LIMIT', 0, most)
+local expired, units = 0, 0
+for _, orderId in ipairs(due) do
+  local raw = rcall('HGET', ordersKey, orderId)
+  local o = raw and cjson.decode(raw)
+  if o and o.status == 'reserved' then
+    expire(orderId, o)
+    expired, units = expired + 1, units + o.quantity
+  else
+    rcall('ZREM', expiryKey, orderId)
+  end
+end
+return {expired, units, rcall('ZCOUNT', expiryKey, '-inf', nowMs)}

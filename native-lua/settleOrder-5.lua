@@ -1,0 +1,81 @@
+--[[
+  Pay or cancel one order of a sale. With expireOrders-5.lua (the sweep), the only place an order
+  leaves "reserved", so a payment racing the expiry ends in exactly one terminal state, and the
+  units of a cancelled or expired order go back on sale exactly once (the status check and the
+  return are one atomic step, keyed by order id). Deadlines are read on Redis TIME: an order is
+  expired from expiresAt on, even before a sweep, and this call expires it then.
+
+  Input:
+    KEYS[1] sale hash            ({saleId}:sale) sold, returned
+    KEYS[2] units held per user  ({saleId}:users) userId -> units
+    KEYS[3] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[4] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, reserved orders only
+    KEYS[5] order stream         ({saleId}:stream) the hand-off to the order writer
+
+    ARGV[1] action               "pay" | "cancel"
+    ARGV[2] orderId              1..200 bytes
+
+  Output: {code, JSON of the order as it now is (absent for -10 and -6)}
+     0  done: the order is now paid (pay) or cancelled (cancel)
+     1  it already was: pay of a paid order, cancel of a cancelled one (nothing changed)
+    -7  expired: the deadline passed (if the sweep had not run yet, this call expires it)
+    -8  cancelled: pay of a cancelled order
+    -9  paid: cancel of a paid order
+   -10  no such order
+    -6  invalid argument (nothing changed)
+
+  Returning units: sold -= quantity, returned += quantity (workers clear their sold-out flag when
+  it rises), the user's held units -= quantity (the user may buy again, I3 counts live orders).
+
+  Appends to KEYS[5], for every change: orderId, userId, quantity, createdAt, expiresAt,
+  idempotencyKey, status (the new one), paidAt ("" unless paid): the shape reserve-6.lua uses.
+]]
+local rcall = redis.call
+local saleKey, usersKey, ordersKey, expiryKey, streamKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local action, orderId = ARGV[1], ARGV[2]
+
+if #ARGV ~= 2 or (action ~= 'pay' and action ~= 'cancel') or #orderId < 1 or #orderId > 200 then
+  return {-6}
+end
+
+local t = rcall('TIME')
+local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- Write the order's new state, drop its deadline, tell the writer, and return the units of an
+-- order that did not sell. expireOrders-5.lua makes the same change (expired only).
+local function change(o, status)
+  o.status = status
+  if status == 'paid' then o.paidAt = nowMs end
+  local json = cjson.encode(o)
+  rcall('HSET', ordersKey, orderId, json)
+  rcall('ZREM', expiryKey, orderId)
+  rcall('XADD', streamKey, '*', 'orderId', orderId, 'userId', o.userId, 'quantity', o.quantity,
+    'createdAt', o.createdAt, 'expiresAt', o.expiresAt, 'idempotencyKey', o.idempotencyKey,
+    'status', status, 'paidAt', o.paidAt)
+  if status ~= 'paid' then
+    rcall('HINCRBY', saleKey, 'sold', -o.quantity)
+    rcall('HINCRBY', saleKey, 'returned', o.quantity)
+    if o.userId ~= '' then
+      if tonumber(rcall('HINCRBY', usersKey, o.userId, -o.quantity)) <= 0 then
+        rcall('HDEL', usersKey, o.userId)
+      end
+    end
+  end
+  return json
+end
+
+local raw = rcall('HGET', ordersKey, orderId)
+if not raw then return {-10} end
+local o = cjson.decode(raw)
+
+if o.status == 'reserved' and nowMs >= tonumber(o.expiresAt) then
+  return {-7, change(o, 'expired')}
+end
+if o.status == 'reserved' then
+  return {0, change(o, action == 'pay' and 'paid' or 'cancelled')}
+end
+if o.status == 'expired' then return {-7, raw} end
+if action == 'pay' then
+  return {o.status == 'paid' and 1 or -8, raw}
+end
+return {o.status == 'cancelled' and 1 or -9, raw}

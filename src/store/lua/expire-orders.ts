@@ -1,0 +1,32 @@
+import type Redis from 'ioredis'
+import { countsOf, runOnSale, saleScript } from './script-call'
+import { SETTLE_ORDER } from './settle-order'
+
+/**
+ * The gateway of native-lua/expireOrders-5.lua: the expiry sweep of one sale. Its KEYS are those
+ * of settleOrder-5.lua, in the same order. A reply with no negative code is the sweep's counts.
+ */
+export const EXPIRE_ORDERS = saleScript(
+  'expireOrders-5.lua',
+  { [-6]: 'bad_request' } as const,
+  SETTLE_ORDER.keys,
+)
+
+export interface ExpireOrdersResult {
+  readonly expired: number
+  readonly unitsReturned: number
+  /** past their deadline and not expired by this call: call again */
+  readonly stillDue: number
+}
+
+/** Expire at most `most` (1..1000) overdue orders; a refused argument is a fault and throws. */
+export async function callExpireOrders(
+  redis: Redis,
+  prefix: string,
+  saleId: string,
+  most: number,
+): Promise<ExpireOrdersResult> {
+  const reply = await runOnSale(redis, EXPIRE_ORDERS, prefix, saleId, [most])
+  const [expired = 0, unitsReturned = 0, stillDue = 0] = countsOf(EXPIRE_ORDERS, reply)
+  return { expired, unitsReturned, stillDue }
+}

@@ -1,0 +1,41 @@
+import type Redis from 'ioredis'
+import { nameOf, runOnSale, saleScript } from './script-call'
+
+/** The gateway of native-lua/settleOrder-5.lua: pay or cancel one order. */
+export const SETTLE_ORDER = saleScript(
+  'settleOrder-5.lua',
+  {
+    0: 'done',
+    1: 'already',
+    [-7]: 'expired',
+    [-8]: 'cancelled',
+    [-9]: 'paid',
+    [-10]: 'not_found',
+    [-6]: 'bad_request',
+  } as const,
+  (k) => [k.sale, k.users, k.orders, k.expiry, k.stream],
+)
+
+export type SettleOrderResult =
+  /** orderJson: the order as it now is, in the orders hash's JSON */
+  | {
+      readonly outcome: 'done' | 'already' | 'expired' | 'cancelled' | 'paid'
+      readonly orderJson: string
+    }
+  | { readonly outcome: 'not_found' }
+  | { readonly outcome: 'bad_request' }
+
+export async function callSettleOrder(
+  redis: Redis,
+  prefix: string,
+  saleId: string,
+  orderId: string,
+  action: 'pay' | 'cancel',
+): Promise<SettleOrderResult> {
+  const reply = await runOnSale(redis, SETTLE_ORDER, prefix, saleId, [action, orderId])
+  const [code, json] = reply as [number, string?]
+  const outcome = nameOf(SETTLE_ORDER, code)
+  if (outcome === 'not_found' || outcome === 'bad_request') return { outcome }
+  if (json === undefined) throw new Error(`${SETTLE_ORDER.file} answered ${outcome} alone`)
+  return { outcome, orderJson: json }
+}
