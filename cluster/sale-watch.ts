@@ -1,7 +1,7 @@
 import type Redis from 'ioredis'
 import type { SaleRecord } from '../src/sale/sale-record'
+import { listSaleIds, readSale, readSales } from '../src/sale/sale-store'
 import { redisOffsetMs } from '../src/store/redis-time'
-import { listSaleIds, readSale, readSales } from '../src/store/sales'
 
 /**
  * The primary's view of every sale: polls Redis every SALE_POLL_MS (this is how a start, a close

@@ -9,8 +9,8 @@ import { die } from '../log'
 import { auditSale, type DriftReport, driftKinds, hasDrift, repairSale } from '../orders/reconcile'
 import { RESTORE_CHUNK } from '../sale/restore-sale'
 import { saleIdsInPg } from '../sale/sale-sql'
+import { listSaleIds } from '../sale/sale-store'
 import { connectRedis } from '../store/redis'
-import { listSaleIds } from '../store/sales'
 import { restoreCommand } from './restore-command'
 
 /**

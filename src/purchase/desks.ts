@@ -1,5 +1,5 @@
 import type { SaleRecord } from '../sale/sale-record'
-import { readSale } from '../store/sales'
+import { readSale } from '../sale/sale-store'
 import type { ScriptedRedis } from '../store/scripts'
 import { type DeskDeps, SaleDesk } from './sale-desk'
 

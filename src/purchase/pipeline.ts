@@ -1,5 +1,5 @@
 import type { Config } from '../config'
-import { listSaleIds, readSales } from '../store/sales'
+import { listSaleIds, readSales } from '../sale/sale-store'
 import type { ScriptedRedis } from '../store/scripts'
 import type { Attempt, Settle } from './attempt'
 import { Batcher } from './batcher'

@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg'
-import type { NewSale } from '../store/sales'
 import type { SaleRecord } from './sale-record'
+import type { NewSale } from './sale-store'
 
 /**
  * Every SQL statement on the `sales` table, in one place. The table is a copy of each sale's

@@ -25,7 +25,8 @@ export interface LooseScripts {
   createSale(sale: string, ...argv: (string | number)[]): Promise<[number, string?]>
   setSaleState(sale: string, ...argv: string[]): Promise<number>
   reserve(...keysAndArgv: (string | number)[]): Promise<ReserveRawReply[]>
-  settleOrders(...keysAndArgv: (string | number)[]): Promise<(string | number)[]>
+  settleOrder(...keysAndArgv: (string | number)[]): Promise<(string | number)[]>
+  expireOrders(...keysAndArgv: (string | number)[]): Promise<number[]>
   recountSale(...keysAndArgv: (string | number)[]): Promise<number[]>
   restoreSale(...keysAndArgv: (string | number)[]): Promise<(string | number)[]>
   pruneOrders(...keysAndArgv: (string | number)[]): Promise<number[]>

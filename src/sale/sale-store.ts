@@ -1,9 +1,9 @@
 import type Redis from 'ioredis'
-import { parseSaleHash, type SaleRecord } from '../sale/sale-record'
-import { saleKeys, salesIndexKey } from './keys'
-import { callCreateSale } from './lua/create-sale'
-import { callSetSaleState } from './lua/set-sale-state'
-import type { ScriptedRedis } from './scripts'
+import { saleKeys, salesIndexKey } from '../store/keys'
+import { callCreateSale } from '../store/lua/create-sale'
+import { callSetSaleState } from '../store/lua/set-sale-state'
+import type { ScriptedRedis } from '../store/scripts'
+import { parseSaleHash, type SaleRecord } from './sale-record'
 
 /** Sale rows in Redis: create, read, start, close. One Redis round trip each (plus TIME). */
 
