@@ -1,6 +1,5 @@
 import { callExpireOrders } from '../src/store/lua/expire-orders'
 import type { ScriptedRedis } from '../src/store/scripts'
-import { Periodic } from './periodic'
 import { ordersExpired, unitsReturned } from './primary-metrics'
 
 /**
@@ -11,44 +10,27 @@ import { ordersExpired, unitsReturned } from './primary-metrics'
  */
 const PER_CALL = 500
 
-export class ExpirySweeper {
-  private readonly periodic: Periodic
-
-  constructor(
-    private readonly redis: ScriptedRedis,
-    private readonly prefix: string,
-    everyMs: number,
-    private readonly saleIds: () => Iterable<string>,
-    private readonly onReturned: (saleId: string) => void,
-  ) {
-    this.periodic = new Periodic(everyMs, 'the expiry sweep', () => this.sweep())
-  }
-
-  start(): void {
-    this.periodic.start()
-  }
-
-  stop(): Promise<void> {
-    return this.periodic.stop()
-  }
-
-  /** One pass over every sale; returns the units returned, per sale. */
-  async sweep(): Promise<Map<string, number>> {
-    const returned = new Map<string, number>()
-    for (const saleId of [...this.saleIds()]) {
-      let units = 0
-      for (;;) {
-        const r = await callExpireOrders(this.redis, this.prefix, saleId, PER_CALL)
-        ordersExpired.inc(r.expired)
-        units += r.unitsReturned
-        if (r.stillDue === 0) break
-      }
-      if (units > 0) {
-        unitsReturned.inc(units)
-        returned.set(saleId, units)
-        this.onReturned(saleId)
-      }
+/** One pass over every sale; returns the units returned, per sale. */
+export async function sweepOnce(
+  redis: ScriptedRedis,
+  prefix: string,
+  saleIds: () => Iterable<string>,
+  onReturned: (saleId: string) => void,
+): Promise<Map<string, number>> {
+  const returned = new Map<string, number>()
+  for (const saleId of [...saleIds()]) {
+    let units = 0
+    for (;;) {
+      const r = await callExpireOrders(redis, prefix, saleId, PER_CALL)
+      ordersExpired.inc(r.expired)
+      units += r.unitsReturned
+      if (r.stillDue === 0) break
     }
-    return returned
+    if (units > 0) {
+      unitsReturned.inc(units)
+      returned.set(saleId, units)
+      onReturned(saleId)
+    }
   }
+  return returned
 }

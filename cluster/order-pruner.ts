@@ -1,6 +1,5 @@
 import { callPruneOrders } from '../src/store/lua/prune-orders'
 import type { ScriptedRedis } from '../src/store/scripts'
-import { Periodic } from './periodic'
 import { ordersPruned } from './primary-metrics'
 
 /**
@@ -11,40 +10,30 @@ import { ordersPruned } from './primary-metrics'
  */
 const PER_CALL = 500
 
-export class OrderPruner {
-  private readonly periodic: Periodic
+/**
+ * How often to prune: a tenth of the retention keeps the overshoot small; never more often than
+ * once a second (each pass is one cheap call per sale) nor less than once a minute. 0 (keep every
+ * order) never prunes.
+ */
+export function pruneEveryMs(retentionMs: number): number {
+  return retentionMs === 0 ? 0 : Math.min(60000, Math.max(1000, retentionMs / 10))
+}
 
-  constructor(
-    private readonly redis: ScriptedRedis,
-    private readonly prefix: string,
-    private readonly retentionMs: number,
-    private readonly saleIds: () => Iterable<string>,
-  ) {
-    // A tenth of the retention keeps the overshoot small; never more often than once a second
-    // (each pass is one cheap call per sale) nor less than once a minute. 0 keeps every order.
-    const every = retentionMs === 0 ? 0 : Math.min(60000, Math.max(1000, retentionMs / 10))
-    this.periodic = new Periodic(every, 'pruning final orders', () => this.prune())
-  }
-
-  start(): void {
-    this.periodic.start()
-  }
-
-  stop(): Promise<void> {
-    return this.periodic.stop()
-  }
-
-  /** One pass over every sale; returns how many orders were forgotten. */
-  async prune(): Promise<number> {
-    let total = 0
-    for (const saleId of [...this.saleIds()]) {
-      for (;;) {
-        const r = await callPruneOrders(this.redis, this.prefix, saleId, this.retentionMs, PER_CALL)
-        total += r.forgotten
-        if (r.stillDue === 0) break
-      }
+/** One pass over every sale; returns how many orders were forgotten. */
+export async function pruneOnce(
+  redis: ScriptedRedis,
+  prefix: string,
+  retentionMs: number,
+  saleIds: () => Iterable<string>,
+): Promise<number> {
+  let total = 0
+  for (const saleId of [...saleIds()]) {
+    for (;;) {
+      const r = await callPruneOrders(redis, prefix, saleId, retentionMs, PER_CALL)
+      total += r.forgotten
+      if (r.stillDue === 0) break
     }
-    ordersPruned.inc(total)
-    return total
   }
+  ordersPruned.inc(total)
+  return total
 }

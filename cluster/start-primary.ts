@@ -2,9 +2,10 @@ import { join } from 'node:path'
 import type { Config } from '../src/config'
 import { log } from '../src/log'
 import { createOrderWriter } from '../src/orders/writer/create-writer'
-import { ExpirySweeper } from './expiry-sweeper'
+import { sweepOnce } from './expiry-sweeper'
 import { openStores } from './node-stores'
-import { OrderPruner } from './order-pruner'
+import { pruneEveryMs, pruneOnce } from './order-pruner'
+import { Periodic } from './periodic'
 import {
   deadLetters,
   ordersWritten,
@@ -14,7 +15,7 @@ import {
   writerLag,
 } from './primary-metrics'
 import { QuotaLessor } from './quota-lessor'
-import { ReconcileJob } from './reconcile-job'
+import { reconcileOnce } from './reconcile-job'
 import { SaleMirror } from './sale-mirror'
 import { SaleWatch } from './sale-watch'
 import { liveWorkers } from './supervisor'
@@ -68,12 +69,20 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   watch.onSale((sale) => hub.broadcast(sale))
 
   const saleIds = () => Array.from(watch.all(), (s) => s.id)
+  const retentionMs = config.ORDER_RETENTION_S * 1000
+  // The primary's periodic work; each pass covers every sale the watch knows.
   const jobs = [
-    new ExpirySweeper(redis, prefix, config.SWEEP_MS, saleIds, (saleId) => {
-      watch.refresh(saleId).catch(() => {})
-    }),
-    new OrderPruner(redis, prefix, config.ORDER_RETENTION_S * 1000, saleIds),
-    new ReconcileJob(redis, pg, prefix, config.RECONCILE_INTERVAL_MS, saleIds),
+    new Periodic(config.SWEEP_MS, 'the expiry sweep', () =>
+      sweepOnce(redis, prefix, saleIds, (saleId) => {
+        watch.refresh(saleId).catch(() => {})
+      }),
+    ),
+    new Periodic(pruneEveryMs(retentionMs), 'pruning final orders', () =>
+      pruneOnce(redis, prefix, retentionMs, saleIds),
+    ),
+    new Periodic(config.RECONCILE_INTERVAL_MS, 'reconciliation', () =>
+      reconcileOnce(redis, pg, prefix, saleIds),
+    ),
   ]
   await watch.start()
   hub.start()

@@ -1,20 +1,15 @@
 import type Redis from 'ioredis'
 import { saleKeys, salesIndexKey } from '../store/keys'
-import { callCreateSale } from '../store/lua/create-sale'
+import { callCreateSale, type SaleDefinitionArgs } from '../store/lua/create-sale'
 import { callSetSaleState } from '../store/lua/set-sale-state'
 import type { ScriptedRedis } from '../store/scripts'
 import { parseSaleHash, type SaleRecord } from './sale-record'
 
 /** Sale rows in Redis: create, read, start, close. One Redis round trip each (plus TIME). */
 
-export interface NewSale {
+/** A sale to create: its id and its definition. */
+export interface NewSale extends SaleDefinitionArgs {
   readonly id: string
-  readonly name: string
-  readonly stock: number
-  readonly perUserLimit: number
-  readonly startsAt: number | null
-  readonly endsAt: number | null
-  readonly paymentTtlSeconds: number
 }
 
 export type CreateOutcome = 'created' | 'exists'
