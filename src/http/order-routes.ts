@@ -9,11 +9,11 @@ import { mayHaveRun } from '../store/redis-failure'
 import type { ScriptedRedis } from '../store/scripts'
 import type { HttpRequest, HttpResponse } from '../uws'
 import { type Caller, callerOf, mayTouch, writeUnauthorized } from './buyer-auth'
+import type { TrackedResponse } from './respond'
 import {
   later,
   laterError,
   laterUnknown,
-  type TrackedResponse,
   track,
   whenStillWaiting,
   writeError,
