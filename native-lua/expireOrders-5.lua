@@ -36,22 +36,7 @@ end
 local t = rcall('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
--- The change settleOrder-5.lua makes when it finds an order past its deadline.
-local function expire(orderId, o)
-  o.status = 'expired'
-  rcall('HSET', ordersKey, orderId, cjson.encode(o))
-  rcall('ZREM', expiryKey, orderId)
-  rcall('XADD', streamKey, '*', 'orderId', orderId, 'userId', o.userId, 'quantity', o.quantity,
-    'createdAt', o.createdAt, 'expiresAt', o.expiresAt, 'idempotencyKey', o.idempotencyKey,
-    'status', 'expired', 'paidAt', o.paidAt)
-  rcall('HINCRBY', saleKey, 'sold', -o.quantity)
-  rcall('HINCRBY', saleKey, 'returned', o.quantity)
-  if o.userId ~= '' then
-    if tonumber(rcall('HINCRBY', usersKey, o.userId, -o.quantity)) <= 0 then
-      rcall('HDEL', usersKey, o.userId)
-    end
-  end
-end
+--- @include "changeOrder"
 
 local due = rcall('ZRANGE', expiryKey, '-inf', nowMs, 'BYSCORE', 'LIMIT', 0, most)
 local expired, units = 0, 0
@@ -59,7 +44,7 @@ for _, orderId in ipairs(due) do
   local raw = rcall('HGET', ordersKey, orderId)
   local o = raw and cjson.decode(raw)
   if o and o.status == 'reserved' then
-    expire(orderId, o)
+    changeOrder(orderId, o, 'expired')
     expired, units = expired + 1, units + o.quantity
   else
     rcall('ZREM', expiryKey, orderId)

@@ -41,38 +41,17 @@ end
 local t = rcall('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
--- Write the order's new state, drop its deadline, tell the writer, and return the units of an
--- order that did not sell. expireOrders-5.lua makes the same change (expired only).
-local function change(o, status)
-  o.status = status
-  if status == 'paid' then o.paidAt = nowMs end
-  local json = cjson.encode(o)
-  rcall('HSET', ordersKey, orderId, json)
-  rcall('ZREM', expiryKey, orderId)
-  rcall('XADD', streamKey, '*', 'orderId', orderId, 'userId', o.userId, 'quantity', o.quantity,
-    'createdAt', o.createdAt, 'expiresAt', o.expiresAt, 'idempotencyKey', o.idempotencyKey,
-    'status', status, 'paidAt', o.paidAt)
-  if status ~= 'paid' then
-    rcall('HINCRBY', saleKey, 'sold', -o.quantity)
-    rcall('HINCRBY', saleKey, 'returned', o.quantity)
-    if o.userId ~= '' then
-      if tonumber(rcall('HINCRBY', usersKey, o.userId, -o.quantity)) <= 0 then
-        rcall('HDEL', usersKey, o.userId)
-      end
-    end
-  end
-  return json
-end
+--- @include "changeOrder"
 
 local raw = rcall('HGET', ordersKey, orderId)
 if not raw then return {-10} end
 local o = cjson.decode(raw)
 
 if o.status == 'reserved' and nowMs >= tonumber(o.expiresAt) then
-  return {-7, change(o, 'expired')}
+  return {-7, changeOrder(orderId, o, 'expired')}
 end
 if o.status == 'reserved' then
-  return {0, change(o, action == 'pay' and 'paid' or 'cancelled')}
+  return {0, changeOrder(orderId, o, action == 'pay' and 'paid' or 'cancelled')}
 end
 if o.status == 'expired' then return {-7, raw} end
 if action == 'pay' then

@@ -6,6 +6,10 @@ import type Redis from 'ioredis'
  * The loader of native-lua/: every script registered on a client with ioredis `defineCommand`
  * (which does EVALSHA with the EVAL fallback on NOSCRIPT). File name = contract:
  * `<command>-<numberOfKeys>.lua`. The typed calls, one per script, are in lua/.
+ *
+ * Redis runs each script alone, so code two scripts share is written once in
+ * native-lua/includes/<name>.lua and inlined where a script says `--- @include "<name>"`
+ * (BullMQ's way); an include that does not exist stops the start.
  */
 export interface LuaScript {
   readonly name: string
@@ -24,6 +28,17 @@ function findLuaDir(): string {
   }
 }
 
+const INCLUDE = /^--- @include "([A-Za-z]+)"[ \t]*$/gm
+
+function withIncludes(dir: string, file: string): string {
+  return readFileSync(join(dir, file), 'utf8').replace(INCLUDE, (_, name: string) => {
+    const path = join(dir, 'includes', `${name}.lua`)
+    if (!existsSync(path))
+      throw new Error(`native-lua/${file} includes ${name}, which does not exist`)
+    return readFileSync(path, 'utf8')
+  })
+}
+
 let cached: readonly LuaScript[] | null = null
 
 export function luaScripts(): readonly LuaScript[] {
@@ -36,7 +51,7 @@ export function luaScripts(): readonly LuaScript[] {
     scripts.push({
       name: m[1]!,
       numberOfKeys: Number(m[2]),
-      lua: readFileSync(join(dir, file), 'utf8'),
+      lua: withIncludes(dir, file),
     })
   }
   cached = Object.freeze(scripts)

@@ -1,0 +1,23 @@
+import t from 'tap'
+import { luaScripts } from '../../src/store/scripts'
+
+/**
+ * Code two scripts share lives once in native-lua/includes/ and is inlined by the loader where a
+ * script says `--- @include "<name>"`: what Redis is given must hold the code, never the marker.
+ */
+t.test('every include marker is replaced by its file before a script is loaded', async (t) => {
+  for (const s of luaScripts()) {
+    t.notMatch(s.lua, /^--- @include/m, `${s.name}: no marker left`)
+  }
+  for (const name of ['settleOrder', 'expireOrders']) {
+    const s = luaScripts().find((x) => x.name === name)
+    t.match(s?.lua, /local function changeOrder\(orderId, o, status\)/, `${name} has changeOrder`)
+  }
+})
+
+t.test('an included file is not a script of its own', async (t) => {
+  t.notOk(
+    luaScripts().some((s) => s.name === 'changeOrder'),
+    'includes/changeOrder.lua is not registered as a command',
+  )
+})
