@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { loadConfig } from '../src/config'
+import { parseArgs } from 'node:util'
+import { type Config, loadConfig } from '../src/config'
+import { configSources } from '../src/config-file'
 import { die, exitOnStop, log } from '../src/log'
 import { startPrimary } from './start-primary'
 
-/** Entry file of a node: `npm start` / `node dist/cluster/primary.js`. */
+/** Entry file of a node: `npm start` / `node dist/cluster/primary.js [--config FILE]`. */
 function withAdminToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   if (env.SECKILL_ADMIN_TOKEN) return env
   const token = randomBytes(24).toString('base64url')
@@ -15,9 +17,13 @@ function withAdminToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 }
 
 async function main(): Promise<void> {
-  const env = withAdminToken(process.env)
-  let config: ReturnType<typeof loadConfig>
+  let config: Config
+  let env: NodeJS.ProcessEnv
   try {
+    const { values } = parseArgs({ options: { config: { type: 'string' } } })
+    const sources = configSources(process.env, values.config)
+    if (sources.file !== null) log.info({ file: sources.file }, 'configuration file read')
+    env = withAdminToken(sources.env)
     config = loadConfig(env)
   } catch (err) {
     die((err as Error).message, 2)

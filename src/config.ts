@@ -156,6 +156,9 @@ const schema = z.object({
 
 export type Config = Readonly<z.infer<typeof schema> & { WRITER_NAME: string }>
 
+/** Every configuration variable, in the schema's order (what a config file may set). */
+export const CONFIG_KEYS: readonly string[] = Object.freeze(Object.keys(schema.shape))
+
 /** The PEM of an Ed25519 public key given as PEM text or a file path, or null. */
 function ed25519Pem(value: string): string | null {
   try {

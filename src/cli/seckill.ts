@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import type Redis from 'ioredis'
 import type { Pool } from 'pg'
 import { loadStoreConfig, type StoreConfig } from '../config'
+import { configSources } from '../config-file'
 import { migrate } from '../db/migrations'
 import { checkPg, createPool, pgOptionsOf } from '../db/pg'
 import { die } from '../log'
@@ -11,16 +12,19 @@ import { RESTORE_CHUNK } from '../sale/restore-sale'
 import { saleIdsInPg } from '../sale/sale-sql'
 import { listSaleIds } from '../sale/sale-store'
 import { connectRedis } from '../store/redis'
+import { configCommand } from './config-command'
 import { restoreCommand } from './restore-command'
 
 /**
- * The operator's command line: `seckill migrate`, `seckill reconcile [--sale ID] [--repair]
+ * The operator's command line: `seckill config`, `seckill migrate`, `seckill reconcile [--sale ID] [--repair]
  * [--json]`, `seckill restore (--sale ID | --all) [--merge]`. Reads the same REDIS_URL,
  * REDIS_PREFIX, DATABASE_URL and PG_SCHEMA as the server. Exit codes: 0 no drift (or all
  * repaired, or restored), 1 drift found and left (or a sale not restored), 2 a usage or store
  * error.
  */
-const USAGE = `usage:
+const USAGE = `usage: seckill <command> [--config FILE] ...
+  seckill config [--json]                         the effective configuration (secrets
+                                                  redacted) and where each value came from
   seckill migrate                                 apply the PostgreSQL migrations
   seckill reconcile [--sale ID]... [--repair] [--json]
                                                   compare Redis and PostgreSQL per sale; with
@@ -113,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
       all: { type: 'boolean', default: false },
       merge: { type: 'boolean', default: false },
       chunk: { type: 'string', default: String(RESTORE_CHUNK) },
+      config: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -120,7 +125,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`)
     return 0
   }
-  const config = loadStoreConfig()
+  // The same sources as the node: --config FILE, SECKILL_CONFIG, ./seckill.config.json, then env.
+  const sources = configSources(process.env, values.config)
+  if (positionals[0] === 'config') return configCommand(sources, values.json)
+  const config = loadStoreConfig(sources.env)
   switch (positionals[0]) {
     case 'migrate': {
       const pg = openPg(config)

@@ -10,7 +10,17 @@ const ROOT = resolve(__dirname, '..', '..')
 
 /** Bottom to top; the first prefix a path starts with names its layer. */
 const LAYERS: readonly (readonly [name: string, prefixes: readonly string[]])[] = [
-  ['base', ['src/config.ts', 'src/errors.ts', 'src/log.ts', 'src/identifier.ts', 'src/uws.ts']],
+  [
+    'base',
+    [
+      'src/config.ts',
+      'src/config-file.ts',
+      'src/errors.ts',
+      'src/log.ts',
+      'src/identifier.ts',
+      'src/uws.ts',
+    ],
+  ],
   ['stores', ['src/store/', 'src/db/']],
   ['domain', ['src/sale/', 'src/orders/', 'src/purchase/', 'src/buyer-token.ts']],
   ['node parts', ['src/http/', 'src/ipc.ts', 'src/metrics.ts']],
