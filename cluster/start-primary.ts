@@ -44,6 +44,8 @@ export interface PrimaryHandle {
 }
 
 export async function startPrimary(config: Config, o: PrimaryOptions): Promise<PrimaryHandle> {
+  // The logger was made at import, from the environment alone; a config file may set the level.
+  log.level = config.LOG_LEVEL
   const { redis, pg } = await openStores(config)
   const prefix = config.REDIS_PREFIX
   const watch = new SaleWatch(redis, prefix, config.SALE_POLL_MS, (err) =>

@@ -31,6 +31,8 @@ export async function startWorker(
   config: Config,
   channel: Channel<ToPrimary, ToWorker>,
 ): Promise<WorkerHandle> {
+  // The logger was made at import, from the environment alone; a config file may set the level.
+  log.level = config.LOG_LEVEL
   const name = `seckill-worker-${process.pid}`
   const redis = await connectRedis(config.REDIS_URL, name, config.REDIS_TIMEOUT_MS)
   // Order lookups only: connects on first use, so the purchase path never waits for PostgreSQL.
