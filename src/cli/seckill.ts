@@ -16,25 +16,33 @@ import { configCommand } from './config-command'
 import { restoreCommand } from './restore-command'
 
 /**
- * The operator's command line: `seckill config`, `seckill migrate`, `seckill reconcile [--sale ID] [--repair]
- * [--json]`, `seckill restore (--sale ID | --all) [--merge]`. Reads the same REDIS_URL,
- * REDIS_PREFIX, DATABASE_URL and PG_SCHEMA as the server. Exit codes: 0 no drift (or all
- * repaired, or restored), 1 drift found and left (or a sale not restored), 2 a usage or store
- * error.
+ * The operator's command line (`npx seckill`, `npm run seckill --`): config, migrate, reconcile,
+ * restore. Reads the same configuration as the node (environment over the config file). The exit
+ * codes are in USAGE and the README.
  */
-const USAGE = `usage: seckill <command> [--config FILE] ...
-  seckill config [--json]                         the effective configuration (secrets
-                                                  redacted) and where each value came from
-  seckill migrate                                 apply the PostgreSQL migrations
-  seckill reconcile [--sale ID]... [--repair] [--json]
-                                                  compare Redis and PostgreSQL per sale; with
-                                                  --repair, make PostgreSQL and the counters
-                                                  agree with Redis's orders
-  seckill restore (--sale ID... | --all) [--merge] [--chunk N] [--json]
-                                                  rebuild sales Redis lost from PostgreSQL,
-                                                  left not started; refuses a sale that exists
-                                                  in Redis unless --merge (which only adds what
-                                                  PostgreSQL has and Redis lacks)`
+
+/** Each command's usage, as `seckill <command> --help` prints it. */
+const HELP: Readonly<Record<string, string>> = {
+  config: `seckill config [--config FILE] [--json]
+    the effective configuration (secrets redacted) and where each value came from: env, file
+    (--config FILE, else SECKILL_CONFIG, else ./seckill.config.json), default`,
+  migrate: `seckill migrate [--config FILE]
+    apply the PostgreSQL migrations`,
+  reconcile: `seckill reconcile [--sale ID]... [--repair] [--json] [--config FILE]
+    compare Redis and PostgreSQL per sale; with --repair, make PostgreSQL and the counters
+    agree with Redis's orders. Exit 1 when drift is left`,
+  restore: `seckill restore (--sale ID... | --all) [--merge] [--chunk N] [--json] [--config FILE]
+    rebuild sales Redis lost from PostgreSQL, left not started; refuses a sale that exists in
+    Redis unless --merge (which only adds what PostgreSQL has and Redis lacks). Exit 1 when a
+    sale is not restored`,
+}
+
+const USAGE = `usage: seckill <command> [options]   (seckill <command> --help: that command)
+
+${Object.values(HELP).join('\n')}
+
+exit codes: 0 done (no drift, all repaired or restored), 1 drift left or a sale not restored,
+2 bad usage, a bad configuration or a store that cannot be reached`
 
 function openPg(config: StoreConfig) {
   return createPool(pgOptionsOf(config, 'seckill-cli', 2))
@@ -121,15 +129,17 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`)
+  const command = positionals[0]
+  if (values.help || command === 'help') {
+    const which = command === 'help' ? positionals[1] : command
+    process.stdout.write(`${(which !== undefined && HELP[which]) || USAGE}\n`)
     return 0
   }
   // The same sources as the node: --config FILE, SECKILL_CONFIG, ./seckill.config.json, then env.
   const sources = configSources(process.env, values.config)
-  if (positionals[0] === 'config') return configCommand(sources, values.json)
+  if (command === 'config') return configCommand(sources, values.json)
   const config = loadStoreConfig(sources.env)
-  switch (positionals[0]) {
+  switch (command) {
     case 'migrate': {
       const pg = openPg(config)
       try {
@@ -160,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     default:
-      throw new Error(positionals[0] ? `unknown command "${positionals[0]}"\n${USAGE}` : USAGE)
+      throw new Error(command ? `unknown command "${command}"\n${USAGE}` : USAGE)
   }
 }
 
