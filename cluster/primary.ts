@@ -1,34 +1,25 @@
-import { randomBytes } from 'node:crypto'
-import { parseArgs } from 'node:util'
-import { type Config, loadConfig } from '../src/config'
-import { configSources } from '../src/config-file'
-import { die, exitOnStop, log } from '../src/log'
+import { configureLog, die, exitOnStop, log } from '../src/log'
+import { type NodeConfig, readNodeConfig, startLine } from './node-config'
 import { startPrimary } from './start-primary'
 
 /** Entry file of a node: `npm start` / `node dist/cluster/primary.js [--config FILE]`. */
-function withAdminToken(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  if (env.SECKILL_ADMIN_TOKEN) return env
-  const token = randomBytes(24).toString('base64url')
-  log.warn(
-    { token },
-    'SECKILL_ADMIN_TOKEN is not set: admin routes use this generated token until restart',
-  )
-  return { ...env, SECKILL_ADMIN_TOKEN: token }
-}
-
 async function main(): Promise<void> {
-  let config: Config
-  let env: NodeJS.ProcessEnv
+  let node: NodeConfig
   try {
-    const { values } = parseArgs({ options: { config: { type: 'string' } } })
-    const sources = configSources(process.env, values.config)
-    if (sources.file !== null) log.info({ file: sources.file }, 'configuration file read')
-    env = withAdminToken(sources.env)
-    config = loadConfig(env)
+    node = readNodeConfig(process.argv.slice(2), process.env)
   } catch (err) {
     die((err as Error).message, 2)
   }
+  configureLog(node.config)
+  if (node.file !== null) log.info({ file: node.file }, 'configuration file read')
+  if (node.generatedToken !== null) {
+    const why =
+      'SECKILL_ADMIN_TOKEN is not set: admin routes use this generated token until restart'
+    log.warn({ token: node.generatedToken }, why)
+  }
+  const { config, env } = node
   const primary = await startPrimary(config, { env, onStartFailure: () => process.exit(1) })
+  primary.whenServing.then(() => process.stderr.write(startLine(node)))
   exitOnStop((signal) => {
     log.info({ signal }, 'stopping: workers finish in-flight requests')
     return primary.close()

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { Config } from '../src/config'
-import { log } from '../src/log'
+import { configureLog, log } from '../src/log'
 import { createOrderWriter } from '../src/orders/writer/create-writer'
 import { sweepOnce } from './expiry-sweeper'
 import { openStores } from './node-stores'
@@ -44,8 +44,7 @@ export interface PrimaryHandle {
 }
 
 export async function startPrimary(config: Config, o: PrimaryOptions): Promise<PrimaryHandle> {
-  // The logger was made at import, from the environment alone; a config file may set the level.
-  log.level = config.LOG_LEVEL
+  configureLog(config)
   const { redis, pg } = await openStores(config)
   const prefix = config.REDIS_PREFIX
   const watch = new SaleWatch(redis, prefix, config.SALE_POLL_MS, (err) =>
@@ -89,8 +88,14 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   await watch.start()
   hub.start()
   for (const job of jobs) job.start()
+  // logrotate signals the pid in the pid file (this process): every worker reopens its file too.
+  const reopenLogs = () => {
+    for (const w of liveWorkers()) w.process.kill('SIGUSR2')
+  }
+  if (config.LOG_FILE !== '') process.on('SIGUSR2', reopenLogs)
 
   const close = async () => {
+    process.off('SIGUSR2', reopenLogs)
     watch.stop()
     // No retries from now on; an upsert in flight ends before pg.end() closes its connection.
     void mirror.stop()

@@ -152,6 +152,12 @@ const schema = z.object({
       error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
     })
     .default('info'),
+  // auto: readable lines on a terminal, JSON lines otherwise (a pipe, a file, a service manager).
+  LOG_FORMAT: z
+    .enum(['auto', 'json', 'pretty'], { error: 'LOG_FORMAT must be auto, json or pretty' })
+    .default('auto'),
+  // JSON lines appended to this file instead of stdout, reopened on SIGUSR2 (logrotate's habit).
+  LOG_FILE: z.string().default(''),
 })
 
 export type Config = Readonly<z.infer<typeof schema> & { WRITER_NAME: string }>

@@ -1,10 +1,44 @@
 import pino from 'pino'
 
-/** One logger per process; never a line per request at info level. */
-export const log = pino({
+/**
+ * One logger per process; never a line per request at info level. Until the configuration is read
+ * it writes JSON lines to stdout; `configureLog` then picks, once per process: a file (LOG_FILE,
+ * JSON, reopened on SIGUSR2 after logrotate moved it), readable lines for a person (LOG_FORMAT
+ * pretty, or auto on a terminal), or JSON lines on stdout for a log pipeline.
+ */
+export let log: pino.Logger = pino({
   level: process.env.LOG_LEVEL ?? 'info',
   base: { pid: process.pid },
 })
+
+export interface LogOptions {
+  readonly LOG_LEVEL: string
+  readonly LOG_FORMAT: 'auto' | 'json' | 'pretty'
+  /** '' for stdout */
+  readonly LOG_FILE: string
+}
+
+let configured = false
+
+export function configureLog(o: LogOptions): void {
+  if (configured) {
+    log.level = o.LOG_LEVEL
+    return
+  }
+  configured = true
+  const options = { level: o.LOG_LEVEL, base: { pid: process.pid } }
+  if (o.LOG_FILE !== '') {
+    const file = pino.destination({ dest: o.LOG_FILE, append: true, mkdir: true, sync: false })
+    process.on('SIGUSR2', () => file.reopen())
+    log = pino(options, file)
+  } else if (o.LOG_FORMAT === 'pretty' || (o.LOG_FORMAT === 'auto' && process.stdout.isTTY)) {
+    // pino-pretty runs in a thread of its own, off the event loop that answers buyers.
+    const pretty = { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname' }
+    log = pino({ ...options, transport: { target: 'pino-pretty', options: pretty } })
+  } else {
+    log.level = o.LOG_LEVEL
+  }
+}
 
 /**
  * A start that cannot go on: the message goes to stderr as plain text (a person reads it, not a

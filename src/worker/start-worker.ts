@@ -5,7 +5,7 @@ import { buildApp } from '../http/app'
 import { clientGone, settle } from '../http/purchase-routes'
 import { RateLimiter, type RateLimits } from '../http/rate-limit'
 import type { Channel, ToPrimary, ToWorker } from '../ipc'
-import { log } from '../log'
+import { configureLog, log } from '../log'
 import { batchSize, setDeskSource } from '../metrics'
 import { createPipeline } from '../purchase/pipeline'
 import { connectRedis } from '../store/redis'
@@ -31,8 +31,7 @@ export async function startWorker(
   config: Config,
   channel: Channel<ToPrimary, ToWorker>,
 ): Promise<WorkerHandle> {
-  // The logger was made at import, from the environment alone; a config file may set the level.
-  log.level = config.LOG_LEVEL
+  configureLog(config)
   const name = `seckill-worker-${process.pid}`
   const redis = await connectRedis(config.REDIS_URL, name, config.REDIS_TIMEOUT_MS)
   // Order lookups only: connects on first use, so the purchase path never waits for PostgreSQL.
