@@ -88,7 +88,7 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   await watch.start()
   hub.start()
   for (const job of jobs) job.start()
-  // logrotate signals the pid in the pid file (this process): every worker reopens its file too.
+  // logrotate signals the primary (kill -USR2): every worker reopens its file too.
   const reopenLogs = () => {
     for (const w of liveWorkers()) w.process.kill('SIGUSR2')
   }

@@ -79,10 +79,14 @@ t.test('a refused entry is dead-lettered only once delivered maxDeliveries times
   const { side, k, add } = setUp(t)
   const id = await add(1)
   const [e] = (await side.read('s1', 'a', 'new')).entries
-  t.equal(await side.deadLetterIfSpent('s1', e!, 'refused', 'a'), false, 'kept after 1 delivery')
+  t.equal(await side.deadLetterIfSpent('s1', e!, 'refused', 'a'), null, 'kept after 1 delivery')
   t.equal(await redis.xlen(k.stream), 1, 'still in the stream')
   const [again] = (await side.read('s1', 'a', 'pending')).entries
-  t.equal(await side.deadLetterIfSpent('s1', again!, 'refused', 'a'), true, 'moved after 2')
+  t.match(
+    await side.deadLetterIfSpent('s1', again!, 'refused', 'a'),
+    { entry: again![0], deliveries: 2, err: 'refused' },
+    'moved after 2, with the note the log line is made of',
+  )
   t.equal(await redis.xlen(k.stream), 0, 'gone from the stream')
   t.equal(await pending(redis, k.stream), 0, 'and from the pending list')
   const dead = await redis.xrange(k.dead, '-', '+')

@@ -1,7 +1,6 @@
 import type Redis from 'ioredis'
-import { log } from '../../log'
 import { type SaleKeys, saleKeys, WRITER_GROUP } from '../../store/keys'
-import type { ReadFrom } from './write-job'
+import type { DeadLetterNote, ReadFrom } from './write-job'
 
 /**
  * The Redis side of the order writer: a sale's order stream read through the consumer group,
@@ -84,19 +83,18 @@ export class StreamSide {
 
   /**
    * An entry PostgreSQL refused as data: moved to the dead-letter stream once it was delivered
-   * maxDeliveries times; until then it stays pending for its next delivery. Returns whether it
-   * was moved.
+   * maxDeliveries times; until then it stays pending for its next delivery. Returns the note of
+   * the move, or null when it stays.
    */
   async deadLetterIfSpent(
     saleId: string,
     entry: Entry,
     why: string,
     consumer: string,
-  ): Promise<boolean> {
+  ): Promise<DeadLetterNote | null> {
     const deliveries = await this.deliveries(saleId, entry[0])
-    if (deliveries < this.o.maxDeliveries) return false
-    await this.deadLetter(saleId, entry, why, deliveries, consumer)
-    return true
+    if (deliveries < this.o.maxDeliveries) return null
+    return this.deadLetter(saleId, entry, why, deliveries, consumer)
   }
 
   /** The backlog after a step; measured even after a failed one (see write-step.ts). */
@@ -125,7 +123,7 @@ export class StreamSide {
     why: string,
     deliveries: number,
     consumer: string,
-  ): Promise<void> {
+  ): Promise<DeadLetterNote> {
     const k = this.keys(saleId)
     const r = await this.redis
       .multi()
@@ -147,10 +145,7 @@ export class StreamSide {
       .xdel(k.stream, id)
       .exec()
     checked(r, 'dead-letter')
-    log.error(
-      { stream: k.stream, entry: id, deadLetter: k.dead, deliveries, err: why },
-      'an order stream entry cannot be written to PostgreSQL: moved to the dead-letter stream',
-    )
+    return { stream: k.stream, entry: id, deadLetter: k.dead, deliveries, err: why }
   }
 
   private keys(saleId: string): SaleKeys {

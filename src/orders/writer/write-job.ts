@@ -18,12 +18,26 @@ export interface WriteJob {
   readonly cursor?: string
 }
 
+/**
+ * An entry moved to the dead-letter stream, for the main thread's log: a writer thread's own
+ * logger writes to stdout, where a node logging to LOG_FILE would lose the line.
+ */
+export interface DeadLetterNote {
+  readonly stream: string
+  readonly entry: string
+  readonly deadLetter: string
+  readonly deliveries: number
+  readonly err: string
+}
+
 /** The outcome of one step: a plain value (it crosses a thread boundary). */
 export interface WriteResult {
   readonly read: number
   /** rows inserted or moved to a final state (0 for entries PostgreSQL already held) */
   readonly written: number
   readonly deadLettered: number
+  /** what was dead-lettered, one note per entry */
+  readonly deadLetterNotes: readonly DeadLetterNote[]
   /** entries left pending after a data error, to be retried from 'pending' */
   readonly leftPending: number
   /** the step read a full batch (or XAUTOCLAIM has more): call again at once */
@@ -59,6 +73,7 @@ export function emptyResult(cursor: string): Omit<WriteResult, 'backlog' | 'olde
     read: 0,
     written: 0,
     deadLettered: 0,
+    deadLetterNotes: [],
     leftPending: 0,
     more: false,
     cursor,

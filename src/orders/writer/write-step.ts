@@ -6,6 +6,7 @@ import { type Entry, idMs, type ReadBatch, StreamSide } from './stream-side'
 import {
   type CrashPoint,
   crashIf,
+  type DeadLetterNote,
   emptyResult,
   errorText,
   type WriteJob,
@@ -61,23 +62,23 @@ export class OrderWriter {
       if (o.status === 'cancelled' || o.status === 'expired') finals.push(idMs(id), o.orderId)
     }
 
-    let deadLettered = 0
+    const notes: DeadLetterNote[] = []
     try {
       // A row PostgreSQL refused waits for its next delivery, or goes to the dead letters.
       for (const r of w.refused) {
-        if (await this.stream.deadLetterIfSpent(saleId, p.from[r.index]!, r.why, consumer)) {
-          deadLettered++
-        }
+        const note = await this.stream.deadLetterIfSpent(saleId, p.from[r.index]!, r.why, consumer)
+        if (note !== null) notes.push(note)
       }
-      const refusedDead = deadLettered
+      const refusedDead = notes.length
       // Malformed: no delivery can ever write it.
-      for (const [e, why] of p.bad) await this.stream.deadLetter(saleId, e, why, 1, consumer)
-      deadLettered += p.bad.length
+      for (const [e, why] of p.bad)
+        notes.push(await this.stream.deadLetter(saleId, e, why, 1, consumer))
       await this.stream.settle(saleId, ack, finals)
       return this.measured(saleId, {
         read: entries.length,
         written: w.written,
-        deadLettered,
+        deadLettered: notes.length,
+        deadLetterNotes: notes,
         leftPending: w.refused.length - refusedDead,
         more: job.from === 'claim' ? cursor !== '0-0' : entries.length === this.stream.batch,
         cursor,

@@ -134,6 +134,12 @@ export class WriterLoop {
     if (r.read > 0) m.writerBatch.observe(r.read)
     m.ordersWritten.inc(r.written)
     m.deadLetters.inc(r.deadLettered)
+    for (const note of r.deadLetterNotes) {
+      log.error(
+        note,
+        'an order stream entry cannot be written to PostgreSQL: moved to the dead-letter stream',
+      )
+    }
     if (r.error !== null) m.writerFailures.inc()
     if (r.backlog < 0) return
     m.writerBacklog.labels(saleId).set(r.backlog)
