@@ -54,6 +54,8 @@ t.test('with only the admin token set, every variable takes its documented defau
     ORDER_RETENTION_S: 3600,
     RECONCILE_INTERVAL_MS: 60000,
     LOG_LEVEL: 'info',
+    LOG_FORMAT: 'auto',
+    LOG_FILE: '',
   })
 })
 
@@ -131,6 +133,7 @@ t.test('a value outside its range or not an integer names its range', async (t) 
       'loud',
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
     ],
+    ['LOG_FORMAT', 'loud', 'LOG_FORMAT must be auto, json or pretty'],
   ]
   for (const [name, value, message] of cases) {
     t.equal(
