@@ -109,8 +109,4 @@ export class Requests {
     this.waiting.delete(answer.ask)
     done(answer.value)
   }
-
-  get pending(): number {
-    return this.waiting.size
-  }
 }

@@ -2,11 +2,11 @@ import { loadConfig } from '../../src/config'
 import { migrate } from '../../src/db/migrations'
 import type { Channel, ToPrimary, ToWorker } from '../../src/ipc'
 import { readSale } from '../../src/sale/sale-store'
-import { saleKeys } from '../../src/store/keys'
 import { startWorker } from '../../src/worker/start-worker'
 import { type Client, client } from './http'
 import { DATABASE_URL, freshSchema } from './pg'
 import { freshPrefix, openRedis, type Teardown, type TestRedis } from './redis'
+import { type SaleApi, saleApi } from './sale-api'
 import { ADMIN_TOKEN, freePort } from './server'
 
 /**
@@ -18,18 +18,13 @@ import { ADMIN_TOKEN, freePort } from './server'
  */
 export const NODE_METRICS = '# in-process test: no primary\n'
 
-export interface InProcess {
+export interface InProcess extends SaleApi {
   readonly port: number
   readonly prefix: string
   readonly http: Client
   readonly redis: TestRedis
   /** every message the worker sent to its (fake) primary */
   readonly sent: ToPrimary[]
-  /** the sale's units sold, orders and holdings, as Redis has them */
-  state(saleId: string): Promise<{ sold: number; orders: number; users: Record<string, string> }>
-  admin(method: string, path: string, body?: unknown): ReturnType<Client['request']>
-  /** Create (and by default start) a sale through the admin API. */
-  sale(id: string, fields: Record<string, unknown>, start?: boolean): Promise<void>
 }
 
 export async function startInProcess(
@@ -82,30 +77,12 @@ export async function startInProcess(
     http.close()
     await worker.close()
   })
-  const admin = (method: string, path: string, body?: unknown) =>
-    http.request(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}` })
   return {
+    ...saleApi(http, redis, prefix),
     port: worker.port,
     prefix,
     http,
     redis,
     sent,
-    admin,
-    async state(saleId) {
-      const k = saleKeys(prefix, saleId)
-      const [sold, orders, users] = await Promise.all([
-        redis.hget(k.sale, 'sold'),
-        redis.hlen(k.orders),
-        redis.hgetall(k.users),
-      ])
-      return { sold: Number(sold), orders, users }
-    },
-    async sale(id, fields, start = true) {
-      const created = await admin('POST', '/api/v1/sales', { id, name: id, ...fields })
-      if (created.status !== 201) throw new Error(`creating ${id}: ${created.text}`)
-      if (!start) return
-      const started = await admin('POST', `/api/v1/sales/${id}/start`)
-      if (started.status !== 200) throw new Error(`starting ${id}: ${started.text}`)
-    },
   }
 }

@@ -6,9 +6,9 @@ import { ADMIN_TOKEN, startSeckill } from '../../bench/harness/servers'
 import { freePort, launchNode, ROOT, untilExit } from '../../bench/harness/spawn'
 import { deleteUnder, newPrefix, REDIS_URL } from '../../bench/harness/store-fixture'
 import type { Teardown } from '../../bench/harness/teardown'
-import { saleKeys } from '../../src/store/keys'
 import { type Client, client } from './http'
 import { DATABASE_URL, freshSchema, type TestPg } from './pg'
+import { type SaleApi, saleApi } from './sale-api'
 
 /**
  * A real seckill node (dist/cluster/primary.js, built by `npm test`'s pretest) as a child process
@@ -17,7 +17,7 @@ import { DATABASE_URL, freshSchema, type TestPg } from './pg'
  */
 export { ADMIN_TOKEN, freePort, ROOT, type Teardown }
 
-export interface Server {
+export interface Server extends SaleApi {
   readonly port: number
   readonly prefix: string
   readonly proc: ChildProcess
@@ -26,22 +26,10 @@ export interface Server {
   readonly redis: Redis
   /** the server's PostgreSQL schema (its own, dropped at teardown) and a pool on it */
   readonly pg: TestPg
-  /** the Redis state of one sale: sold, stream length, units per user */
-  state(saleId: string): Promise<{
-    sold: number
-    stock: number
-    streamLength: number
-    /** entries of the orders hash: every order Redis ever made for the sale */
-    orders: number
-    users: Record<string, string>
-  }>
   /** everything the server printed so far */
   output(): string
   /** pids of the live worker processes */
   workers(): number[]
-  admin(method: string, path: string, body?: unknown): ReturnType<Client['request']>
-  /** create sale `id` and start it (unless start is false); returns nothing, asserts nothing */
-  sale(id: string, fields: Record<string, unknown>, start?: boolean): Promise<void>
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
@@ -89,36 +77,15 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
     env: { ...env, ...opts.env },
   })
   const server: Server = {
+    ...saleApi(http, redis, prefix),
     port,
     prefix,
     proc: node.proc,
     http,
     redis,
     pg,
-    async state(saleId) {
-      const k = saleKeys(prefix, saleId)
-      const [sale, streamLength, orders, users] = await Promise.all([
-        redis.hgetall(k.sale),
-        redis.xlen(k.stream),
-        redis.hlen(k.orders),
-        redis.hgetall(k.users),
-      ])
-      return { sold: Number(sale.sold), stock: Number(sale.stock), streamLength, orders, users }
-    },
     output: () => node.output(),
     workers: () => childPids(node.proc.pid!),
-    admin: (method, path, body) =>
-      http.request(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}` }),
-    async sale(id, fields, start = true) {
-      const created = await server.admin('POST', '/api/v1/sales', { id, name: id, ...fields })
-      if (created.status !== 201)
-        throw new Error(`creating sale ${id}: ${created.status} ${created.text}`)
-      if (start) {
-        const started = await server.admin('POST', `/api/v1/sales/${id}/start`)
-        if (started.status !== 200)
-          throw new Error(`starting sale ${id}: ${started.status} ${started.text}`)
-      }
-    },
     stop: (signal = 'SIGTERM') => node.stop(signal),
   }
   return server
