@@ -16,6 +16,7 @@ import { configCommand } from './config-command'
 import { logsCommand } from './logs-command'
 import { reloadNode, startDetached, statusOfNode, stopNode } from './node-commands'
 import { restoreCommand } from './restore-command'
+import { saleCommand } from './sale-command'
 
 /**
  * The operator's command line (`npx seckill`, `npm run seckill --`): run and drive a node (start,
@@ -46,6 +47,12 @@ const HELP: Readonly<Record<string, string>> = {
     remaining, writer backlog and lag). Exit 3 when no node runs`,
   logs: `seckill logs [-f] [-n N] [--config FILE]
     the last N (default 20) lines of the node's log; -f follows it (across a logrotate)`,
+  sale: `seckill sale create ID --stock N [--name TEXT] [--per-user-limit N] [--starts-at ISO]
+              [--ends-at ISO] [--payment-ttl SECONDS] [--json] [--url URL] [--config FILE]
+       seckill sale (start | close | show) ID [--json] [--url URL] [--config FILE]
+    the admin API on the node at http://HOST:PORT (or --url), with SECKILL_ADMIN_TOKEN or, when
+    that is not set, the token the node generated (asked over its control socket). Exit 1 when
+    the API refuses (its error is printed), 3 when no node answers`,
   config: `seckill config [--config FILE] [--json]
     the effective configuration (secrets redacted) and where each value came from: env, file
     (--config FILE, else SECKILL_CONFIG, else ./seckill.config.json), default`,
@@ -163,6 +170,13 @@ async function main(argv: string[]): Promise<number | null> {
       detach: { type: 'boolean', short: 'd', default: false },
       follow: { type: 'boolean', short: 'f', default: false },
       lines: { type: 'string', short: 'n' },
+      name: { type: 'string' },
+      stock: { type: 'string' },
+      'per-user-limit': { type: 'string' },
+      'starts-at': { type: 'string' },
+      'ends-at': { type: 'string' },
+      'payment-ttl': { type: 'string' },
+      url: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -198,6 +212,19 @@ async function main(argv: string[]): Promise<number | null> {
       return statusOfNode(loadRunConfig(sources.env), values.json)
     case 'logs':
       return logsCommand(loadRunConfig(sources.env), lineCount(values.lines), values.follow)
+    case 'sale':
+      return saleCommand(loadRunConfig(sources.env), sources.env.SECKILL_ADMIN_TOKEN, {
+        action: positionals[1],
+        id: positionals[2],
+        name: values.name,
+        stock: values.stock,
+        perUserLimit: values['per-user-limit'],
+        startsAt: values['starts-at'],
+        endsAt: values['ends-at'],
+        paymentTtl: values['payment-ttl'],
+        url: values.url,
+        json: values.json,
+      })
   }
   const config = loadStoreConfig(sources.env)
   switch (command) {

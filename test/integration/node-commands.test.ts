@@ -221,3 +221,56 @@ t.test(
     t.equal((await seckill(n.env, 'stop')).code, 0)
   },
 )
+
+t.test(
+  'seckill sale: create, start, show, close through the admin API, with the generated token',
+  async (t) => {
+    // No SECKILL_ADMIN_TOKEN: the node generates one, and `seckill sale` asks the node for it.
+    const n = await nodeEnv(t, { SECKILL_ADMIN_TOKEN: '' })
+    t.equal((await seckill(n.env, 'start', '-d')).code, 0)
+    t.teardown(() => seckill(n.env, 'stop'))
+    const created = await seckill(n.env, 'sale', 'create', 'tv', '--stock', '5', '--name', 'A TV')
+    t.equal(created.code, 0, `create: exit 0 (${created.err})`)
+    t.match(created.out, /^sale tv "A TV": scheduled, stock 5, sold 0, remaining 5, per user 1/)
+    t.equal((await seckill(n.env, 'sale', 'start', 'tv')).code, 0)
+    const shown = await seckill(n.env, 'sale', 'show', 'tv', '--json')
+    t.equal(shown.code, 0)
+    t.match(JSON.parse(shown.out), { id: 'tv', state: 'open', stock: 5 })
+    const closed = await seckill(n.env, 'sale', 'close', 'tv')
+    t.match(closed.out, /^sale tv "A TV": closed/)
+
+    const again = await seckill(n.env, 'sale', 'create', 'tv', '--stock', '5')
+    t.equal(again.code, 1, 'the API refuses: exit 1')
+    t.match(again.err, /409 sale_exists/)
+    const missing = await seckill(n.env, 'sale', 'show', 'nope')
+    t.equal(missing.code, 1)
+    t.match(missing.err, /404 not_found/)
+    const wrongToken = await seckill(
+      { ...n.env, SECKILL_ADMIN_TOKEN: 'w'.repeat(20) },
+      'sale',
+      'start',
+      'tv',
+    )
+    t.equal(wrongToken.code, 1, 'a configured token the node does not accept: refused')
+    t.match(wrongToken.err, /401 unauthorized/)
+
+    for (const [what, args, message] of [
+      ['no action', ['sale'], /one of create, start, close, show/],
+      ['an unknown action', ['sale', 'delete', 'tv'], /not "delete"/],
+      ['no id', ['sale', 'start'], /needs a sale id/],
+      ['no stock', ['sale', 'create', 'x'], /needs --stock N/],
+      [
+        'a stock that is no number',
+        ['sale', 'create', 'x', '--stock', 'ten'],
+        /--stock takes a whole number/,
+      ],
+    ] as const) {
+      const r = await seckill(n.env, ...args)
+      t.equal(r.code, 2, `${what}: exit 2`)
+      t.match(r.err, message, `${what}: says why`)
+    }
+    t.equal((await seckill(n.env, 'stop')).code, 0)
+    const gone = await seckill(n.env, 'sale', 'start', 'tv')
+    t.equal(gone.code, 3, 'no node: exit 3')
+  },
+)
