@@ -1,5 +1,4 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs'
-import { prettyFactory } from 'pino-pretty'
 import type { RunConfig } from '../config'
 import { runFiles } from '../control/run-files'
 
@@ -24,7 +23,7 @@ export async function logsCommand(run: RunConfig, lines: number, follow: boolean
     )
     return 1
   }
-  const write = lineWriter(process.stdout.isTTY === true)
+  const write = await lineWriter(process.stdout.isTTY === true)
   const from = Math.max(0, size - lines * 2048)
   // Starting mid-file: the first line read is partial, dropped.
   const text = readRange(file, from, size, from > 0)
@@ -74,8 +73,9 @@ function readRange(file: string, from: number, to: number, dropFirst: boolean): 
   }
 }
 
-function lineWriter(pretty: boolean): (line: string) => void {
+async function lineWriter(pretty: boolean): Promise<(line: string) => void> {
   if (!pretty) return (line) => process.stdout.write(`${line}\n`)
+  const { prettyFactory } = await import('pino-pretty')
   const format = prettyFactory({
     colorize: true,
     translateTime: 'SYS:HH:MM:ss.l',

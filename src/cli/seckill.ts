@@ -1,21 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import type Redis from 'ioredis'
-import type { Pool } from 'pg'
-import { loadRunConfig, loadStoreConfig, type StoreConfig } from '../config'
+import { loadRunConfig, loadStoreConfig } from '../config'
 import { configSources } from '../config-file'
-import { migrate } from '../db/migrations'
-import { checkPg, createPool, pgOptionsOf } from '../db/pg'
 import { die } from '../log'
-import { auditSale, type DriftReport, driftKinds, hasDrift, repairSale } from '../orders/reconcile'
-import { RESTORE_CHUNK } from '../sale/restore-sale'
-import { saleIdsInPg } from '../sale/sale-sql'
-import { listSaleIds } from '../sale/sale-store'
-import { connectRedis } from '../store/redis'
 import { configCommand } from './config-command'
-import { logsCommand } from './logs-command'
 import { reloadNode, startDetached, statusOfNode, stopNode } from './node-commands'
-import { restoreCommand } from './restore-command'
 import { saleCommand } from './sale-command'
 
 /**
@@ -75,76 +64,6 @@ exit codes: 0 done (no drift, all repaired or restored), 1 failed (a start, a re
 that had to kill), drift left or a sale not restored, 2 bad usage, a bad configuration or a
 store that cannot be reached, 3 no node running (status, reload, sale)`
 
-function openPg(config: StoreConfig) {
-  return createPool(pgOptionsOf(config, 'seckill-cli', 2))
-}
-
-function summary(r: DriftReport): string {
-  if (r.saleMissingInRedis) {
-    return (
-      `sale ${r.saleId}: not in Redis (Redis lost its data?); skipped. ` +
-      `\`seckill restore --sale ${r.saleId}\` rebuilds it from PostgreSQL`
-    )
-  }
-  const kinds = Object.entries(driftKinds(r))
-    .filter(([, n]) => n !== 0)
-    .map(([k, n]) => `${k}=${n}`)
-  return `sale ${r.saleId}: ${kinds.length ? kinds.join(' ') : 'no drift'} (in flight: ${r.inFlight})`
-}
-
-/**
- * Every sale Redis or PostgreSQL knows: a Redis that lost its data has lost its index of sales
- * too, and those are exactly the sales to report.
- */
-async function everySale(redis: Redis, pg: Pool, prefix: string): Promise<string[]> {
-  const ids = new Set(await listSaleIds(redis, prefix))
-  try {
-    for (const id of await saleIdsInPg(pg)) ids.add(id)
-  } catch (err) {
-    // No sales table yet (a schema from before it): Redis's index is all there is.
-    if ((err as { code?: string }).code !== '42P01') throw err
-  }
-  return [...ids].sort()
-}
-
-async function reconcile(config: StoreConfig, sales: string[], repair: boolean, json: boolean) {
-  const redis = await connectRedis(config.REDIS_URL, 'seckill-cli', config.REDIS_TIMEOUT_MS)
-  const pg = openPg(config)
-  try {
-    await checkPg(pg, config.DATABASE_URL)
-    const ids = sales.length > 0 ? sales : await everySale(redis, pg, config.REDIS_PREFIX)
-    let left = 0
-    const out: unknown[] = []
-    for (const id of ids) {
-      const report = await auditSale(redis, pg, config.REDIS_PREFIX, id)
-      const drift = hasDrift(report)
-      const repaired =
-        drift && repair ? await repairSale(redis, pg, config.REDIS_PREFIX, report) : null
-      const after = repaired ? await auditSale(redis, pg, config.REDIS_PREFIX, id) : report
-      if (hasDrift(after)) left++
-      if (json) out.push({ report, repaired, after: repaired ? after : undefined })
-      else {
-        process.stdout.write(`${summary(report)}\n`)
-        if (repaired) {
-          process.stdout.write(
-            `  repaired: inserted ${repaired.inserted}, overwrote ${repaired.overwritten}, ` +
-              `deleted ${repaired.deleted}` +
-              (repaired.recount
-                ? `, sold ${repaired.recount[0]} -> ${repaired.recount[1]}, users fixed ${repaired.recount[2]}`
-                : '') +
-              `\n  after: ${summary(after)}\n`,
-          )
-        }
-      }
-    }
-    if (json) process.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
-    return left === 0 ? 0 : 1
-  } finally {
-    redis.disconnect()
-    await pg.end()
-  }
-}
-
 /** The lines `seckill logs` prints unless told; a count that is not a whole number is refused. */
 const DEFAULT_LINES = 20
 
@@ -165,7 +84,7 @@ async function main(argv: string[]): Promise<number | null> {
       json: { type: 'boolean', default: false },
       all: { type: 'boolean', default: false },
       merge: { type: 'boolean', default: false },
-      chunk: { type: 'string', default: String(RESTORE_CHUNK) },
+      chunk: { type: 'string' },
       config: { type: 'string' },
       detach: { type: 'boolean', short: 'd', default: false },
       follow: { type: 'boolean', short: 'f', default: false },
@@ -211,9 +130,13 @@ async function main(argv: string[]): Promise<number | null> {
     case 'status':
       return statusOfNode(loadRunConfig(sources.env), values.json)
     case 'logs':
-      return logsCommand(loadRunConfig(sources.env), lineCount(values.lines), values.follow)
+      return (await import('./logs-command')).logsCommand(
+        loadRunConfig(sources.env),
+        lineCount(values.lines),
+        values.follow,
+      )
     case 'sale':
-      return saleCommand(loadRunConfig(sources.env), sources.env.SECKILL_ADMIN_TOKEN, {
+      return saleCommand(loadRunConfig(sources.env), sources.env.SECKILL_ADMIN_TOKEN || undefined, {
         action: positionals[1],
         id: positionals[2],
         name: values.name,
@@ -227,36 +150,21 @@ async function main(argv: string[]): Promise<number | null> {
       })
   }
   const config = loadStoreConfig(sources.env)
+  // Loaded only for these commands: the others start without the store clients.
+  const store = await import('./store-commands')
   switch (command) {
-    case 'migrate': {
-      const pg = openPg(config)
-      try {
-        await checkPg(pg, config.DATABASE_URL)
-        const applied = await migrate(pg, config.PG_SCHEMA)
-        process.stdout.write(
-          applied.length ? `applied migrations ${applied.join(', ')}\n` : 'schema is up to date\n',
-        )
-        return 0
-      } finally {
-        await pg.end()
-      }
-    }
+    case 'migrate':
+      return store.migrateCommand(config)
     case 'reconcile':
-      return reconcile(config, values.sale ?? [], values.repair, values.json)
-    case 'restore': {
-      const pg = openPg(config)
-      try {
-        return await restoreCommand(config, pg, {
-          sales: values.sale ?? [],
-          all: values.all,
-          merge: values.merge,
-          chunk: Number(values.chunk),
-          json: values.json,
-        })
-      } finally {
-        await pg.end()
-      }
-    }
+      return store.reconcileCommand(config, values.sale ?? [], values.repair, values.json)
+    case 'restore':
+      return store.restoreCommandOf(config, {
+        sales: values.sale ?? [],
+        all: values.all,
+        merge: values.merge,
+        chunk: values.chunk === undefined ? undefined : Number(values.chunk),
+        json: values.json,
+      })
     default:
       throw new Error(command ? `unknown command "${command}"\n${USAGE}` : USAGE)
   }

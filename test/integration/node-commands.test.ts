@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { newPrefix, REDIS_URL } from '../../bench/harness/store-fixture'
 import type { NodeStatus } from '../../src/control/protocol'
 import { client } from '../helpers/http'
@@ -76,11 +76,14 @@ async function nodeEnv(t: Teardown, extra: Record<string, string> = {}) {
 }
 
 t.test(
-  'start -d, status, logs, reload, stop: a node in the background, and nothing left',
+  'start -d, status, logs, sale, reload, stop: a node in the background, and nothing left',
   async (t) => {
-    const n = await nodeEnv(t)
+    // No SECKILL_ADMIN_TOKEN: the node generates one; start -d prints it, `seckill sale` asks.
+    const n = await nodeEnv(t, { SECKILL_ADMIN_TOKEN: '' })
     const started = await seckill(n.env, 'start', '-d')
     t.equal(started.code, 0, `start -d: exit 0 (${started.err})`)
+    const token = /admin token, generated for this run: (\S+)/.exec(started.out)?.[1] ?? ''
+    t.ok(token.length >= 16, 'start -d prints the generated admin token')
     t.match(started.out, /seckill: serving on http:\/\/127\.0\.0\.1:\d+ with 2 workers/)
     t.match(started.out, /started in the background \(pid \d+\); log .*seckill-\d+\.log/)
     const pid = Number(readFileSync(n.pidFile, 'utf8'))
@@ -93,10 +96,15 @@ t.test(
     t.equal(again.code, 1, 'a second start on the same port: exit 1')
     t.match(again.err, new RegExp(`already running on port ${n.port} \\(pid ${pid}\\)`))
 
+    // In the foreground the pid file refuses it: with SO_REUSEPORT it would share the port.
+    const foreground = await seckill(n.env, 'start')
+    t.equal(foreground.code, 1, 'a second node in the foreground: exit 1')
+    t.match(foreground.err, new RegExp(`a node already runs on port ${n.port} \\(pid ${pid}`))
+    t.equal(Number(readFileSync(n.pidFile, 'utf8')), pid, 'the pid file still names the first')
     // A sale with a sale made, so status has one to show; then a second for the stats to arrive.
     const http = client(n.port, 4)
     t.teardown(() => http.close())
-    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` }
+    const auth = { authorization: `Bearer ${token}` }
     t.equal(
       (await http.request('POST', '/api/v1/sales', { id: 's1', name: 'S', stock: 10 }, auth))
         .status,
@@ -140,6 +148,8 @@ t.test(
     t.equal(logs.code, 0)
     t.equal(logs.out.trimEnd().split('\n').length, 2, 'logs -n 2: two lines')
 
+    await saleCommands(t, n.env)
+
     const reload = await seckill(n.env, 'reload')
     t.equal(reload.code, 0, `reload: exit 0 (${reload.err})`)
     t.match(reload.out, /reloaded 2 workers/)
@@ -176,6 +186,10 @@ t.test('commands for a node that is not running', async (t) => {
     t.equal(r.code, 3, `${cmd}: exit 3 (not running)`)
     t.match(r.err, /^seckill: not running on port \d+/)
   }
+  for (const env of [n.env, { ...n.env, SECKILL_ADMIN_TOKEN: '' }]) {
+    const sale = await seckill(env, 'sale', 'start', 'tv')
+    t.equal(sale.code, 3, `sale (${env.SECKILL_ADMIN_TOKEN ? 'token set' : 'no token'}): exit 3`)
+  }
   const logs = await seckill(n.env, 'logs')
   t.equal(logs.code, 1, 'logs with no log file: exit 1')
   t.match(logs.err, /no log file/)
@@ -208,69 +222,46 @@ t.test('a start that fails says why, exits 1 and leaves nothing running', async 
   t.notOk(existsSync(n.socket), 'no socket')
 })
 
-t.test(
-  'a second node on a port a node serves is refused: SO_REUSEPORT would share it',
-  async (t) => {
-    const n = await nodeEnv(t)
-    t.equal((await seckill(n.env, 'start', '-d')).code, 0)
-    const pid = Number(readFileSync(n.pidFile, 'utf8'))
-    const second = await seckill(n.env, 'start')
-    t.equal(second.code, 1, 'the foreground start: exit 1')
-    t.match(second.err, new RegExp(`a node already runs on port ${n.port} \\(pid ${pid}`))
-    t.equal(Number(readFileSync(n.pidFile, 'utf8')), pid, 'the pid file still names the first')
-    t.equal((await seckill(n.env, 'stop')).code, 0)
-  },
-)
+/** `seckill sale` on a running node whose admin token was generated: the node gives it. */
+async function saleCommands(t: Test, env: Record<string, string>) {
+  const created = await seckill(env, 'sale', 'create', 'tv', '--stock', '5', '--name', 'A TV')
+  t.equal(created.code, 0, `create: exit 0 (${created.err})`)
+  t.match(created.out, /^sale tv "A TV": scheduled, stock 5, sold 0, remaining 5, per user 1/)
+  t.equal((await seckill(env, 'sale', 'start', 'tv')).code, 0)
+  const shown = await seckill(env, 'sale', 'show', 'tv', '--json')
+  t.equal(shown.code, 0)
+  t.match(JSON.parse(shown.out), { id: 'tv', state: 'open', stock: 5 })
+  const closed = await seckill(env, 'sale', 'close', 'tv')
+  t.match(closed.out, /^sale tv "A TV": closed/)
 
-t.test(
-  'seckill sale: create, start, show, close through the admin API, with the generated token',
-  async (t) => {
-    // No SECKILL_ADMIN_TOKEN: the node generates one, and `seckill sale` asks the node for it.
-    const n = await nodeEnv(t, { SECKILL_ADMIN_TOKEN: '' })
-    t.equal((await seckill(n.env, 'start', '-d')).code, 0)
-    t.teardown(() => seckill(n.env, 'stop'))
-    const created = await seckill(n.env, 'sale', 'create', 'tv', '--stock', '5', '--name', 'A TV')
-    t.equal(created.code, 0, `create: exit 0 (${created.err})`)
-    t.match(created.out, /^sale tv "A TV": scheduled, stock 5, sold 0, remaining 5, per user 1/)
-    t.equal((await seckill(n.env, 'sale', 'start', 'tv')).code, 0)
-    const shown = await seckill(n.env, 'sale', 'show', 'tv', '--json')
-    t.equal(shown.code, 0)
-    t.match(JSON.parse(shown.out), { id: 'tv', state: 'open', stock: 5 })
-    const closed = await seckill(n.env, 'sale', 'close', 'tv')
-    t.match(closed.out, /^sale tv "A TV": closed/)
+  const again = await seckill(env, 'sale', 'create', 'tv', '--stock', '5')
+  t.equal(again.code, 1, 'the API refuses: exit 1')
+  t.match(again.err, /409 sale_exists/)
+  const missing = await seckill(env, 'sale', 'show', 'nope')
+  t.equal(missing.code, 1)
+  t.match(missing.err, /404 not_found/)
+  const wrongToken = await seckill(
+    { ...env, SECKILL_ADMIN_TOKEN: 'w'.repeat(20) },
+    'sale',
+    'start',
+    'tv',
+  )
+  t.equal(wrongToken.code, 1, 'a configured token the node does not accept: refused')
+  t.match(wrongToken.err, /401 unauthorized/)
 
-    const again = await seckill(n.env, 'sale', 'create', 'tv', '--stock', '5')
-    t.equal(again.code, 1, 'the API refuses: exit 1')
-    t.match(again.err, /409 sale_exists/)
-    const missing = await seckill(n.env, 'sale', 'show', 'nope')
-    t.equal(missing.code, 1)
-    t.match(missing.err, /404 not_found/)
-    const wrongToken = await seckill(
-      { ...n.env, SECKILL_ADMIN_TOKEN: 'w'.repeat(20) },
-      'sale',
-      'start',
-      'tv',
-    )
-    t.equal(wrongToken.code, 1, 'a configured token the node does not accept: refused')
-    t.match(wrongToken.err, /401 unauthorized/)
-
-    for (const [what, args, message] of [
-      ['no action', ['sale'], /one of create, start, close, show/],
-      ['an unknown action', ['sale', 'delete', 'tv'], /not "delete"/],
-      ['no id', ['sale', 'start'], /needs a sale id/],
-      ['no stock', ['sale', 'create', 'x'], /needs --stock N/],
-      [
-        'a stock that is no number',
-        ['sale', 'create', 'x', '--stock', 'ten'],
-        /--stock takes a whole number/,
-      ],
-    ] as const) {
-      const r = await seckill(n.env, ...args)
-      t.equal(r.code, 2, `${what}: exit 2`)
-      t.match(r.err, message, `${what}: says why`)
-    }
-    t.equal((await seckill(n.env, 'stop')).code, 0)
-    const gone = await seckill(n.env, 'sale', 'start', 'tv')
-    t.equal(gone.code, 3, 'no node: exit 3')
-  },
-)
+  for (const [what, args, message] of [
+    ['no action', ['sale'], /one of create, start, close, show/],
+    ['an unknown action', ['sale', 'delete', 'tv'], /not "delete"/],
+    ['no id', ['sale', 'start'], /needs a sale id/],
+    ['no stock', ['sale', 'create', 'x'], /needs --stock N/],
+    [
+      'a stock that is no number',
+      ['sale', 'create', 'x', '--stock', 'ten'],
+      /--stock takes a whole number/,
+    ],
+  ] as const) {
+    const r = await seckill(env, ...args)
+    t.equal(r.code, 2, `${what}: exit 2`)
+    t.match(r.err, message, `${what}: says why`)
+  }
+}
