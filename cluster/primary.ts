@@ -1,6 +1,7 @@
 import { configureLog, die, exitOnStop, log } from '../src/log'
+import { startLocalServices } from './local-services'
 import { type NodeConfig, readNodeConfig, startLine } from './node-config'
-import { startPrimary } from './start-primary'
+import { type PrimaryHandle, startPrimary } from './start-primary'
 
 /** Entry file of a node: `npm start` / `node dist/cluster/primary.js [--config FILE]`. */
 async function main(): Promise<void> {
@@ -17,13 +18,32 @@ async function main(): Promise<void> {
       'SECKILL_ADMIN_TOKEN is not set: admin routes use this generated token until restart'
     log.warn({ token: node.generatedToken }, why)
   }
+  // Redis and PostgreSQL of the node's own when none are given (cluster/local-services.ts):
+  // started before the primary, stopped after it, also when its start fails.
+  const local = await startLocalServices(node)
+  node = local.node
   const { config, env } = node
-  const primary = await startPrimary(config, { env, onStartFailure: () => process.exit(1) })
-  primary.whenServing.then(() => process.stderr.write(startLine(node)))
-  exitOnStop((signal) => {
+  let primary: PrimaryHandle
+  try {
+    primary = await startPrimary(config, {
+      env,
+      onStartFailure: () => void local.stop().finally(() => process.exit(1)),
+    })
+  } catch (err) {
+    await local.stop()
+    throw err
+  }
+  const served = node
+  primary.whenServing.then(() => process.stderr.write(startLine(served, local.stores)))
+  exitOnStop(async (signal) => {
     log.info({ signal }, 'stopping: workers finish in-flight requests')
-    return primary.close()
+    try {
+      await primary.close()
+    } finally {
+      await local.stop()
+    }
   }, null)
+  local.handOver()
 }
 
 main().catch((err: Error & { exitCode?: number }) => die(err.message, err.exitCode ?? 1))
