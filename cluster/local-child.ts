@@ -42,6 +42,14 @@ const MAX_RESTART_MS = 30_000
 /** A run this long counts as healthy: the next crash restarts at the first delay again. */
 const HEALTHY_RUN_MS = 60_000
 
+/** Every local server process alive now, for a stop that comes while one is still starting. */
+const alive = new Set<ChildProcess>()
+
+/** Ask every local server still running to shut down (SIGTERM: each one's graceful stop). */
+export function signalAll(): void {
+  for (const proc of alive) proc.kill('SIGTERM')
+}
+
 export class LocalChild {
   private proc: ChildProcess | null = null
   private stopping = false
@@ -74,7 +82,11 @@ export class LocalChild {
     this.startedAt = Date.now()
     const proc = this.proc
     proc.on('error', () => {}) // reported by 'exit' (or by ready(), for a spawn that failed)
-    proc.once('exit', (code, signal) => this.exited(proc, code, signal))
+    alive.add(proc)
+    proc.once('exit', (code, signal) => {
+      alive.delete(proc)
+      this.exited(proc, code, signal)
+    })
   }
 
   /**

@@ -38,9 +38,28 @@ export function pgDataExists(dir: string): boolean {
   return existsSync(join(dir, 'data', 'PG_VERSION'))
 }
 
-export async function startLocalPg(dir: string, config: Config): Promise<LocalServer> {
-  const bin = embeddedBinaries()
-  const as = account()
+/** What running the embedded PostgreSQL takes: its binaries, and who runs them. */
+export interface PgRunner {
+  readonly initdb: string
+  readonly postgres: string
+  /** the account to run as (as root), or null: this process's */
+  readonly as: Account | null
+}
+
+/**
+ * Whether this machine can run the embedded PostgreSQL, asked before any service starts: a
+ * StartRefused saying what to set or install when it cannot.
+ */
+export function pgRunner(): PgRunner {
+  return { ...embeddedBinaries(), as: account() }
+}
+
+export async function startLocalPg(
+  dir: string,
+  config: Config,
+  bin: PgRunner,
+): Promise<LocalServer> {
+  const { as } = bin
   const data = join(dir, 'data')
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   if (as) chownSync(dir, as.uid, as.gid)

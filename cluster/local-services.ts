@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path'
 import { createPool, redactPgUrl } from '../src/db/pg'
 import { log } from '../src/log'
 import { redactUrl } from '../src/store/redis'
-import { commandOf, findOnPath, type LocalServer } from './local-child'
-import { pgDataExists, startLocalPg } from './local-pg'
+import { commandOf, findOnPath, type LocalServer, signalAll } from './local-child'
+import { type PgRunner, pgDataExists, pgRunner, startLocalPg } from './local-pg'
 import { redisDataExists, startLocalRedis } from './local-redis'
 import { type LocalStores, type NodeConfig, withStores } from './node-config'
 import { StartRefused } from './node-stores'
@@ -107,6 +107,8 @@ export async function startLocalServices(node: NodeConfig): Promise<LocalService
     }
   }
   if (redisServer === null && !pgLocal) return { ...none, node: withStores(node, found) }
+  // Everything a local PostgreSQL needs is checked before anything starts.
+  const pgBin: PgRunner | null = pgLocal ? pgRunner() : null
 
   const lock = claimDataDir(dataDir)
   const started: LocalServer[] = []
@@ -120,6 +122,8 @@ export async function startLocalServices(node: NodeConfig): Promise<LocalService
   // A SIGTERM or Ctrl-C while the services start (initdb takes seconds) stops what is up.
   const onSignal = (signal: string) => {
     log.warn({ signal }, 'stopped while starting: stopping the local services')
+    // One still starting is not in `started` yet: it is asked to stop too.
+    signalAll()
     void stopAll().finally(() => process.exit(1))
   }
   const signals = ['SIGTERM', 'SIGINT'] as const
@@ -139,8 +143,8 @@ export async function startLocalServices(node: NodeConfig): Promise<LocalService
         'local Redis started (AOF, appendfsync everysec); it stops with the node',
       )
     }
-    if (pgLocal) {
-      const pg = await startLocalPg(pgDir, c)
+    if (pgBin !== null) {
+      const pg = await startLocalPg(pgDir, c, pgBin)
       started.push(pg)
       found.DATABASE_URL = pg.url
       stores.pgDir = pgDir
