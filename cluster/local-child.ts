@@ -247,7 +247,8 @@ export async function stopLeftover(
   if (!Number.isInteger(pid) || pid <= 1) return null
   const command = commandOf(pid)
   if (command === null || !command.includes(looksLike)) return null
-  log.warn({ pid, command }, 'a local service left by an earlier run: stopping it')
+  // serverPid: the log's own pid field is the primary's.
+  log.warn({ serverPid: pid, command }, 'a local service left by an earlier run: stopping it')
   process.kill(pid, signal)
   const deadline = Date.now() + timeoutMs
   while (commandOf(pid) !== null) {

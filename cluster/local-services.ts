@@ -139,7 +139,7 @@ export async function startLocalServices(node: NodeConfig): Promise<LocalService
       found.REDIS_URL = redis.url
       stores.redisDir = redisDir
       log.info(
-        { url: redactUrl(redis.url), dir: redisDir, pid: redis.pid },
+        { url: redactUrl(redis.url), dir: redisDir, serverPid: redis.pid },
         'local Redis started (AOF, appendfsync everysec); it stops with the node',
       )
     }
@@ -149,7 +149,7 @@ export async function startLocalServices(node: NodeConfig): Promise<LocalService
       found.DATABASE_URL = pg.url
       stores.pgDir = pgDir
       log.info(
-        { url: redactPgUrl(pg.url), dir: pgDir, pid: pg.pid },
+        { url: redactPgUrl(pg.url), dir: pgDir, serverPid: pg.pid },
         'local PostgreSQL started; it stops with the node',
       )
     }
