@@ -68,7 +68,8 @@ export async function startLocalServices(node: NodeConfig): Promise<LocalService
   // Redis first: a missing redis-server stops the start before PostgreSQL is initialised.
   if (!redisGiven) {
     const probe = `redis://127.0.0.1:${c.LOCAL_PROBE_REDIS_PORT}`
-    if (redisDataExists(redisDir)) {
+    const kept = redisDataExists(redisDir)
+    if (kept) {
       log.info({ dir: redisDir }, 'Redis: this node keeps using the local Redis that has its data')
     } else if (await tcpAnswers('127.0.0.1', c.LOCAL_PROBE_REDIS_PORT)) {
       found.REDIS_URL = probe
@@ -78,9 +79,12 @@ export async function startLocalServices(node: NodeConfig): Promise<LocalService
     if (found.REDIS_URL === undefined) {
       redisServer = findOnPath('redis-server', node.env.PATH)
       if (redisServer === null) {
+        const why = kept
+          ? `the local Redis in ${redisDir} holds this node's data`
+          : `Redis is not reachable at ${probe}`
         throw new StartRefused(
-          `Redis is not reachable at ${probe} and redis-server is not on PATH to start one ` +
-            `here: ${INSTALL_REDIS}, or set REDIS_URL`,
+          `${why} and redis-server is not on PATH to start one here: ${INSTALL_REDIS}, ` +
+            'or set REDIS_URL',
         )
       }
     }
