@@ -80,3 +80,10 @@ export const ordersPruned = counter(
   'seckill_orders_pruned_total',
   'cancelled and expired orders forgotten in Redis after ORDER_RETENTION_S (PostgreSQL keeps them)',
 )
+
+export const workersReplaced = new Counter({
+  name: 'seckill_workers_replaced_total',
+  help: 'workers replaced on purpose, by reason: reload (seckill reload) or rss (over MAX_WORKER_RSS_MB)',
+  labelNames: ['reason'] as const,
+  registers,
+})

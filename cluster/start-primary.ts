@@ -1,8 +1,10 @@
 import { join } from 'node:path'
 import type { Config } from '../src/config'
+import type { NodeStatus, ReloadResult } from '../src/control/protocol'
 import { configureLog, log } from '../src/log'
 import { createOrderWriter } from '../src/orders/writer/create-writer'
 import { sweepOnce } from './expiry-sweeper'
+import { nodeStatus } from './node-status'
 import { openStores } from './node-stores'
 import { pruneEveryMs, pruneOnce } from './order-pruner'
 import { Periodic } from './periodic'
@@ -34,6 +36,8 @@ export interface PrimaryOptions {
   readonly workerFile?: string
   /** a worker died before the node ever served: the start failed, and the node is closed */
   onStartFailure?(): void
+  /** the config file the configuration came from, for status (null: none) */
+  readonly configFile?: string | null
 }
 
 export interface PrimaryHandle {
@@ -41,9 +45,14 @@ export interface PrimaryHandle {
   readonly whenServing: Promise<void>
   /** Stop the workers (they answer what they admitted), let the writer commit, disconnect. */
   close(): Promise<void>
+  /** Replace every worker, one at a time, with no connection refused (`seckill reload`). */
+  reload(): Promise<ReloadResult>
+  /** The node, its workers and its live sales (`seckill status`). */
+  status(): Promise<NodeStatus>
 }
 
 export async function startPrimary(config: Config, o: PrimaryOptions): Promise<PrimaryHandle> {
+  const startedAt = Date.now()
   configureLog(config)
   const { redis, pg } = await openStores(config)
   const prefix = config.REDIS_PREFIX
@@ -99,7 +108,7 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
     watch.stop()
     // No retries from now on; an upsert in flight ends before pg.end() closes its connection.
     void mirror.stop()
-    await hub.stop(config.SHUTDOWN_TIMEOUT_MS)
+    await hub.stop()
     // The workers' last orders are in the stream: the writer's running steps commit them.
     await Promise.all([...jobs.map((job) => job.stop()), writer.stop()])
     await pg.end()
@@ -115,5 +124,11 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
     await closeOnce()
     o.onStartFailure?.()
   })
-  return { whenServing: hub.whenServing, close: closeOnce }
+  const parts = { config, configFile: o.configFile ?? null, startedAt, redis, pg, hub, watch }
+  return {
+    whenServing: hub.whenServing,
+    close: closeOnce,
+    reload: () => hub.reload(),
+    status: () => nodeStatus(parts),
+  }
 }

@@ -1,15 +1,17 @@
 import type { Worker } from 'node:cluster'
 import { AggregatorRegistry } from 'prom-client'
 import type { Config } from '../src/config'
+import type { ReloadResult, WorkerStatus } from '../src/control/protocol'
 import { type Channel, Requests, type ToPrimary, type ToWorker, workerChannel } from '../src/ipc'
 import { log } from '../src/log'
 import type { SaleRecord } from '../src/sale/sale-record'
 import { redactUrl } from '../src/store/redis'
-import { primaryRegistry } from './primary-metrics'
+import { primaryRegistry, workersReplaced } from './primary-metrics'
 import type { QuotaLessor } from './quota-lessor'
 import { RateBoard } from './rate-board'
 import type { SaleWatch } from './sale-watch'
-import { Supervisor } from './supervisor'
+import { type Replacement, Supervisor } from './supervisor'
+import { WorkerBoard } from './worker-board'
 
 /**
  * The primary's half of the IPC protocol (src/ipc.ts): it forks the workers (through the
@@ -19,6 +21,12 @@ import { Supervisor } from './supervisor'
 
 /** How long a changed sale waits for every worker to apply it before the admin route answers. */
 const SYNC_TIMEOUT_MS = 2000
+/**
+ * A worker gets this long before its RSS may recycle it: a MAX_WORKER_RSS_MB below what a fresh
+ * worker needs would otherwise replace workers back to back, each replacement costing a fork and
+ * a Redis connection.
+ */
+const RECYCLE_MIN_AGE_MS = 5000
 
 export interface HubOptions {
   readonly config: Config
@@ -40,12 +48,20 @@ export class WorkerHub {
   private readonly requests = new Requests()
   private readonly rates: RateBoard
   private readonly aggregator = new AggregatorRegistry()
+  private readonly board = new WorkerBoard()
+  /** replacements run one at a time: a reload and a recycling never overlap */
+  private replacing: Promise<unknown> = Promise.resolve()
+  private reloadRun: Promise<ReloadResult> | null = null
+  private recycling = false
+  /** workers replaced because their RSS passed MAX_WORKER_RSS_MB */
+  recycled = 0
+  private servingNow = false
   private readyCount = 0
-  private serving: () => void = () => {}
+  private nowServing: () => void = () => {}
   private failed: (f: StartFailure) => void = () => {}
   /** resolves when WORKERS workers have said they listen */
   readonly whenServing = new Promise<void>((resolve) => {
-    this.serving = resolve
+    this.nowServing = resolve
   })
   /** resolves if a worker dies before the node ever served: the start has failed */
   readonly startFailed = new Promise<StartFailure>((resolve) => {
@@ -59,20 +75,113 @@ export class WorkerHub {
       { user: config.RATE_LIMIT_PER_USER, ip: config.RATE_LIMIT_PER_IP },
       (msg) => this.sendAll(msg),
     )
-    this.supervisor = new Supervisor(config.WORKERS, o.workerFile, o.env, {
-      onMessage: (w, msg) => this.onMessage(w, msg as ToPrimary),
-      onExit: (w) => o.lessor.forget(w.id),
-      onStartFailure: (code, signal) => this.failed({ code, signal }),
-    })
+    this.supervisor = new Supervisor(
+      config.WORKERS,
+      o.workerFile,
+      o.env,
+      {
+        onMessage: (w, msg) => this.onMessage(w, msg as ToPrimary),
+        onExit: (w) => {
+          o.lessor.forget(w.id)
+          this.board.forget(w.id)
+        },
+        onStartFailure: (code, signal) => this.failed({ code, signal }),
+      },
+      config.SHUTDOWN_TIMEOUT_MS,
+    )
   }
 
   start(): void {
     this.supervisor.start()
   }
 
-  /** SIGTERM every worker (they answer what they admitted) and wait for all to exit. */
-  stop(timeoutMs: number): Promise<void> {
-    return this.supervisor.stop(timeoutMs)
+  /** SIGTERM every worker (they drain, answer what they admitted) and wait for all to exit. */
+  stop(): Promise<void> {
+    return this.supervisor.stop()
+  }
+
+  /** True once every worker of the first start has listened. */
+  get serving(): boolean {
+    return this.servingNow
+  }
+
+  /** True while a reload runs. */
+  get reloading(): boolean {
+    return this.reloadRun !== null
+  }
+
+  /**
+   * Replace every worker, one slot at a time (new one listening before the old one drains): the
+   * new code of src/ and the configuration the primary holds. A reload asked for while one runs
+   * gets that one's result.
+   */
+  reload(): Promise<ReloadResult> {
+    if (this.reloadRun) return this.reloadRun
+    const started = Date.now()
+    const run = this.serially(async () => {
+      const replaced: Replacement[] = []
+      for (const { slot } of this.supervisor.slotWorkers()) {
+        replaced.push(await this.supervisor.replace(slot))
+        workersReplaced.labels('reload').inc()
+      }
+      log.info({ replaced, ms: Date.now() - started }, 'workers reloaded')
+      return { replaced, ms: Date.now() - started }
+    })
+    this.reloadRun = run
+    run
+      .finally(() => {
+        this.reloadRun = null
+      })
+      .catch(() => {})
+    return run
+  }
+
+  private serially<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.replacing.then(step)
+    this.replacing = next.catch(() => {})
+    return next
+  }
+
+  /** Every slot's worker: pid, age, restarts, and its last report. */
+  workerStatus(now: number): WorkerStatus[] {
+    return this.supervisor.slotWorkers().map(({ slot, worker, born, restarts }) => {
+      const load = this.board.load(worker.id)
+      return {
+        slot,
+        pid: worker.process.pid ?? 0,
+        uptimeS: Math.round((now - born) / 1000),
+        restarts,
+        rssMb: Math.round(load.rssBytes / 2 ** 20),
+        cpuPercent: load.cpuPercent,
+        requestsPerSecond: load.requestsPerSecond,
+        quota: load.quota,
+        inflight: load.inflight,
+        parked: load.parked,
+      }
+    })
+  }
+
+  /** PM2's max_memory_restart: a worker over MAX_WORKER_RSS_MB is replaced by a reload's step. */
+  private checkRss(w: Worker, rssBytes: number): void {
+    const limitMb = this.o.config.MAX_WORKER_RSS_MB
+    if (limitMb === 0 || this.recycling || rssBytes <= limitMb * 2 ** 20) return
+    const slot = this.supervisor.slotOf(w)
+    const held = this.supervisor.slotWorkers().find((x) => x.slot === slot)
+    if (!held || Date.now() - held.born < RECYCLE_MIN_AGE_MS) return
+    this.recycling = true
+    const rssMb = Math.round(rssBytes / 2 ** 20)
+    log.warn({ pid: w.process.pid, rssMb, limitMb }, 'worker over MAX_WORKER_RSS_MB; replacing it')
+    this.serially(() => this.supervisor.replace(slot))
+      .then(() => {
+        this.recycled++
+        workersReplaced.labels('rss').inc()
+      })
+      .catch((err: Error) =>
+        log.error({ err: err.message }, 'replacing a worker over its RSS failed'),
+      )
+      .finally(() => {
+        this.recycling = false
+      })
   }
 
   /** Send a fresh copy of a sale to every worker. */
@@ -109,7 +218,10 @@ export class WorkerHub {
     const to = this.channel(w)
     switch (msg.t) {
       case 'ready':
-        return this.onReady(to)
+        return this.onReady(w, to)
+      case 'stats':
+        this.board.report(w.id, msg, Date.now())
+        return this.checkRss(w, msg.rssBytes)
       case 'answer':
         return this.requests.settle(msg)
       case 'need':
@@ -133,13 +245,14 @@ export class WorkerHub {
     }
   }
 
-  private onReady(to: Channel<ToWorker, ToPrimary>): void {
-    this.supervisor.markReady()
+  private onReady(w: Worker, to: Channel<ToWorker, ToPrimary>): void {
+    this.supervisor.markReady(w)
     for (const sale of this.o.watch.all()) to.send(this.saleMessage(sale))
     if (++this.readyCount !== this.o.config.WORKERS) return
+    this.servingNow = true
     const { PORT, WORKERS, REDIS_URL } = this.o.config
     log.info({ port: PORT, workers: WORKERS, redis: redactUrl(REDIS_URL) }, 'seckill is serving')
-    this.serving()
+    this.nowServing()
   }
 
   private onNeed(w: Worker, msg: ToPrimary & { t: 'need' }): void {

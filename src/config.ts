@@ -141,6 +141,10 @@ const schema = z.object({
   // How often Redis and PostgreSQL are compared (drift reported as metrics and logs); 0 = never.
   RECONCILE_INTERVAL_MS: int('RECONCILE_INTERVAL_MS', 60000, 0, 86400000),
   SHUTDOWN_TIMEOUT_MS: int('SHUTDOWN_TIMEOUT_MS', 10000, 100, 600000),
+  // PM2's max_memory_restart: a worker whose RSS passes this is replaced (as by a reload); 0: never.
+  MAX_WORKER_RSS_MB: int('MAX_WORKER_RSS_MB', 0, 0, 1048576),
+  // The pid file, control socket and (seckill start -d) log of the node, named by its port.
+  RUN_DIR: z.string().min(1).default('run'),
   // Test hook for the crash tests: the order writer kills its process (SIGKILL) at this step.
   SECKILL_CRASH_AT: z
     .enum(['after-read', 'after-insert', 'after-commit'], {
@@ -228,6 +232,22 @@ export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env): StoreConf
       PG_SCHEMA: true,
       LOG_LEVEL: true,
     })
+    .safeParse(env)
+  if (!result.success) throw new ConfigError(describe(result.error))
+  return Object.freeze(result.data)
+}
+
+/**
+ * The variables a command-line tool needs to find and drive a running node: where it listens,
+ * where its run files are, how long it may take to stop, where it logs.
+ */
+export type RunConfig = Readonly<
+  Pick<Config, 'PORT' | 'HOST' | 'RUN_DIR' | 'SHUTDOWN_TIMEOUT_MS' | 'LOG_FILE'>
+>
+
+export function loadRunConfig(env: NodeJS.ProcessEnv = process.env): RunConfig {
+  const result = schema
+    .pick({ PORT: true, HOST: true, RUN_DIR: true, SHUTDOWN_TIMEOUT_MS: true, LOG_FILE: true })
     .safeParse(env)
   if (!result.success) throw new ConfigError(describe(result.error))
   return Object.freeze(result.data)

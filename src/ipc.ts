@@ -32,9 +32,31 @@ export type ToWorker =
   | { t: 'rate-over'; kind: RateKind; window: number; keys: string[] }
   | Answer
 
+/** One sale's desk in a worker, as `seckill status` shows it. */
+export interface DeskStats {
+  readonly saleId: string
+  /** stock quota held unused */
+  readonly quota: number
+  /** units sent to Redis and not yet answered */
+  readonly inflight: number
+  /** attempts waiting for quota */
+  readonly parked: number
+}
+
+/** What a worker reports about itself every second (cumulative counters; the primary diffs). */
+export interface WorkerStats {
+  readonly rssBytes: number
+  /** user + system CPU time of the process, in microseconds */
+  readonly cpuMicros: number
+  /** HTTP requests received */
+  readonly requests: number
+  readonly desks: readonly DeskStats[]
+}
+
 /** worker -> primary */
 export type ToPrimary =
   | { t: 'ready' }
+  | ({ t: 'stats' } & WorkerStats)
   | { t: 'need'; saleId: string; have: number; inflight: number; parked: number }
   | { t: 'released'; saleId: string; units: number; have: number; inflight: number }
   | { t: 'sold-out'; saleId: string }

@@ -28,7 +28,10 @@ export function configureLog(o: LogOptions): void {
   configured = true
   const options = { level: o.LOG_LEVEL, base: { pid: process.pid } }
   if (o.LOG_FILE !== '') {
-    const file = pino.destination({ dest: o.LOG_FILE, append: true, mkdir: true, sync: false })
+    // Synchronous: a node logs a few lines a second at most (never one per request), and a line
+    // written before a crash or a failed start's exit must be in the file; an asynchronous
+    // destination not yet open when the process exits also throws from pino's exit hook.
+    const file = pino.destination({ dest: o.LOG_FILE, append: true, mkdir: true, sync: true })
     process.on('SIGUSR2', () => file.reopen())
     log = pino(options, file)
   } else if (o.LOG_FORMAT === 'pretty' || (o.LOG_FORMAT === 'auto' && process.stdout.isTTY)) {

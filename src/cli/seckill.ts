@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import type Redis from 'ioredis'
 import type { Pool } from 'pg'
-import { loadStoreConfig, type StoreConfig } from '../config'
+import { loadRunConfig, loadStoreConfig, type StoreConfig } from '../config'
 import { configSources } from '../config-file'
 import { migrate } from '../db/migrations'
 import { checkPg, createPool, pgOptionsOf } from '../db/pg'
@@ -13,16 +13,46 @@ import { saleIdsInPg } from '../sale/sale-sql'
 import { listSaleIds } from '../sale/sale-store'
 import { connectRedis } from '../store/redis'
 import { configCommand } from './config-command'
+import { logsCommand } from './logs-command'
+import { reloadNode, startDetached, statusOfNode, stopNode } from './node-commands'
 import { restoreCommand } from './restore-command'
+import { saleCommand } from './sale-command'
 
 /**
- * The operator's command line (`npx seckill`, `npm run seckill --`): config, migrate, reconcile,
- * restore. Reads the same configuration as the node (environment over the config file). The exit
- * codes are in USAGE and the README.
+ * The operator's command line (`npx seckill`, `npm run seckill --`): run and drive a node (start,
+ * stop, restart, reload, status, logs), look at its configuration, and the store tools (migrate,
+ * reconcile, restore). Reads the same configuration as the node (environment over the config
+ * file). The exit codes are in USAGE and the README.
  */
 
 /** Each command's usage, as `seckill <command> --help` prints it. */
 const HELP: Readonly<Record<string, string>> = {
+  start: `seckill start [-d] [--config FILE]
+    run a node: in the foreground (as npm start), or with -d in the background, returning once
+    it serves (exit 0) or failed to (exit 1, with what it printed). Its pid file, control socket
+    and (-d without LOG_FILE) log are in RUN_DIR, named by PORT`,
+  stop: `seckill stop [--config FILE]
+    stop the node gracefully: it stops accepting, drains its connections, answers every buyer it
+    admitted, lets the order writer commit; killed after SHUTDOWN_TIMEOUT_MS + 15 s (exit 1).
+    A node that is not running: exit 0`,
+  restart: `seckill restart [--config FILE]
+    stop (if running), then start -d`,
+  reload: `seckill reload [--config FILE]
+    replace every worker, one at a time, each new one listening before the old one drains:
+    no request refused. New worker code and the primary's configuration; a change to the
+    primary itself (cluster/) needs a restart`,
+  status: `seckill status [--json] [--config FILE]
+    the node (pid, uptime, version, port, stores reachable, config), each worker (pid, uptime,
+    restarts, RSS, CPU, requests/s, quota, in flight, parked) and each live sale (state, sold,
+    remaining, writer backlog and lag). Exit 3 when no node runs`,
+  logs: `seckill logs [-f] [-n N] [--config FILE]
+    the last N (default 20) lines of the node's log; -f follows it (across a logrotate)`,
+  sale: `seckill sale create ID --stock N [--name TEXT] [--per-user-limit N] [--starts-at ISO]
+              [--ends-at ISO] [--payment-ttl SECONDS] [--json] [--url URL] [--config FILE]
+       seckill sale (start | close | show) ID [--json] [--url URL] [--config FILE]
+    the admin API on the node at http://HOST:PORT (or --url), with SECKILL_ADMIN_TOKEN or, when
+    that is not set, the token the node generated (asked over its control socket). Exit 1 when
+    the API refuses (its error is printed), 3 when no node answers`,
   config: `seckill config [--config FILE] [--json]
     the effective configuration (secrets redacted) and where each value came from: env, file
     (--config FILE, else SECKILL_CONFIG, else ./seckill.config.json), default`,
@@ -41,8 +71,9 @@ const USAGE = `usage: seckill <command> [options]   (seckill <command> --help: t
 
 ${Object.values(HELP).join('\n')}
 
-exit codes: 0 done (no drift, all repaired or restored), 1 drift left or a sale not restored,
-2 bad usage, a bad configuration or a store that cannot be reached`
+exit codes: 0 done (no drift, all repaired or restored), 1 failed (a start, a reload, a stop
+that had to kill), drift left or a sale not restored, 2 bad usage, a bad configuration or a
+store that cannot be reached, 3 no node running (status, reload, sale)`
 
 function openPg(config: StoreConfig) {
   return createPool(pgOptionsOf(config, 'seckill-cli', 2))
@@ -114,7 +145,17 @@ async function reconcile(config: StoreConfig, sales: string[], repair: boolean, 
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+/** The lines `seckill logs` prints unless told; a count that is not a whole number is refused. */
+const DEFAULT_LINES = 20
+
+function lineCount(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_LINES
+  if (!/^[0-9]{1,9}$/.test(text)) throw new Error(`-n takes a number of lines, not "${text}"`)
+  return Number(text)
+}
+
+/** The command's exit code; null for a foreground node, which runs until it is stopped. */
+async function main(argv: string[]): Promise<number | null> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -126,6 +167,16 @@ async function main(argv: string[]): Promise<number> {
       merge: { type: 'boolean', default: false },
       chunk: { type: 'string', default: String(RESTORE_CHUNK) },
       config: { type: 'string' },
+      detach: { type: 'boolean', short: 'd', default: false },
+      follow: { type: 'boolean', short: 'f', default: false },
+      lines: { type: 'string', short: 'n' },
+      name: { type: 'string' },
+      stock: { type: 'string' },
+      'per-user-limit': { type: 'string' },
+      'starts-at': { type: 'string' },
+      'ends-at': { type: 'string' },
+      'payment-ttl': { type: 'string' },
+      url: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -137,7 +188,44 @@ async function main(argv: string[]): Promise<number> {
   }
   // The same sources as the node: --config FILE, SECKILL_CONFIG, ./seckill.config.json, then env.
   const sources = configSources(process.env, values.config)
-  if (command === 'config') return configCommand(sources, values.json)
+  switch (command) {
+    case 'config':
+      return configCommand(sources, values.json)
+    case 'start':
+      if (!values.detach) {
+        // Loaded only here: the other commands start fast without the node's modules.
+        const { runNodeOrDie } = await import('../../cluster/run-node')
+        runNodeOrDie(values.config === undefined ? [] : ['--config', values.config], process.env)
+        return null
+      }
+      return startDetached(loadRunConfig(sources.env), values.config)
+    case 'stop':
+      return stopNode(loadRunConfig(sources.env))
+    case 'restart': {
+      const run = loadRunConfig(sources.env)
+      const stopped = await stopNode(run)
+      return stopped === 0 ? startDetached(run, values.config) : stopped
+    }
+    case 'reload':
+      return reloadNode(loadRunConfig(sources.env))
+    case 'status':
+      return statusOfNode(loadRunConfig(sources.env), values.json)
+    case 'logs':
+      return logsCommand(loadRunConfig(sources.env), lineCount(values.lines), values.follow)
+    case 'sale':
+      return saleCommand(loadRunConfig(sources.env), sources.env.SECKILL_ADMIN_TOKEN, {
+        action: positionals[1],
+        id: positionals[2],
+        name: values.name,
+        stock: values.stock,
+        perUserLimit: values['per-user-limit'],
+        startsAt: values['starts-at'],
+        endsAt: values['ends-at'],
+        paymentTtl: values['payment-ttl'],
+        url: values.url,
+        json: values.json,
+      })
+  }
   const config = loadStoreConfig(sources.env)
   switch (command) {
     case 'migrate': {
@@ -175,6 +263,8 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    if (code !== null) process.exit(code)
+  },
   (err: Error) => die(err.message, 2),
 )

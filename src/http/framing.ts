@@ -105,11 +105,37 @@ function refuse(res: HttpResponse, fault: Fault): void {
     .end(REFUSALS[fault], true)
 }
 
+/** Requests this worker has been sent (every route passes `framed`): status's requests/s. */
+let served = 0
+/** Set once when the worker stops: every answer from then on closes its connection. */
+let draining = false
+
+export function requestsServed(): number {
+  return served
+}
+
+/**
+ * Stop keeping connections alive: every answer from now on carries `Connection: close` and ends
+ * its connection, so a client on a keep-alive connection to a worker that is going away (reload,
+ * stop) learns it from its next answer and reconnects to a worker that stays, instead of finding
+ * the connection dropped under a request.
+ */
+export function drainConnections(): void {
+  draining = true
+}
+
+/** `res.end`, then close: an answer already written closes its connection after it. */
+function endClosing(this: HttpResponse, body?: Body): HttpResponse {
+  return Object.getPrototypeOf(this).end.call(this, body, true)
+}
+
 /** `handler`, behind the framing check: what every route is registered with. */
 export function framed(handler: Handler): Handler {
   return (res, req) => {
+    served++
     const fault = framingFault(req)
     if (fault !== null) return refuse(res, fault)
+    if (draining) res.end = endClosing
     handler(res, req)
   }
 }
@@ -125,7 +151,8 @@ type Body = Parameters<HttpResponse['end']>[0]
  */
 function endHead(this: HttpResponse, body?: Body, closeConnection?: boolean): HttpResponse {
   // Closing anyway (no handler reached by HEAD does): the body cannot desync a reused connection.
-  if (closeConnection) return Object.getPrototypeOf(this).end.call(this, body, true)
+  // Draining too: a HEAD answer then closes its connection like every other.
+  if (closeConnection || draining) return Object.getPrototypeOf(this).end.call(this, body, true)
   const size =
     body === undefined
       ? 0

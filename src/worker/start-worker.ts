@@ -2,11 +2,13 @@ import { buyerTokens } from '../buyer-token'
 import type { Config } from '../config'
 import { createPool, pgOptionsOf } from '../db/pg'
 import { buildApp } from '../http/app'
+import { drainConnections, requestsServed } from '../http/framing'
 import { clientGone, settle } from '../http/purchase-routes'
 import { RateLimiter, type RateLimits } from '../http/rate-limit'
-import type { Channel, ToPrimary, ToWorker } from '../ipc'
+import type { Channel, ToPrimary, ToWorker, WorkerStats } from '../ipc'
 import { configureLog, log } from '../log'
 import { batchSize, setDeskSource } from '../metrics'
+import type { Desks } from '../purchase/desks'
 import { createPipeline } from '../purchase/pipeline'
 import { connectRedis } from '../store/redis'
 import { type TemplatedApp, type us_listen_socket, uws } from '../uws'
@@ -19,6 +21,14 @@ import { PrimaryLink } from './primary-link'
  * own process with a channel of its own and play the primary.
  */
 const TICK_MS = 20
+/** How often the worker tells the primary its RSS, CPU and counts (status, recycling). */
+const STATS_MS = 1000
+/**
+ * A stopping worker keeps answering the keep-alive connections it has (each answer closing its
+ * connection) until none has sent a request for this long: a client under load sends its next
+ * request within a round trip, so this much silence means every busy connection has been told.
+ */
+const DRAIN_QUIET_MS = 250
 
 export interface WorkerHandle {
   /** the port it listens on */
@@ -64,6 +74,7 @@ export async function startWorker(
   rate.user.start()
   rate.ip.start()
   const tick = setInterval(() => pipeline.tick(now()), TICK_MS)
+  const stats = setInterval(() => primary.send({ t: 'stats', ...sampleStats(desks) }), STATS_MS)
 
   const app = buildApp({
     config,
@@ -87,10 +98,15 @@ export async function startWorker(
 
   let closed: Promise<void> | null = null
   const close = async () => {
-    // Stop accepting; let attempts already collected get their answers from Redis; then go.
+    // Stop accepting (new connections go to the node's other listeners on the port); answer the
+    // connections already open, each answer closing its connection; let attempts already
+    // collected get their answers from Redis; then go.
     uws.us_listen_socket_close(socket)
+    drainConnections()
+    await drained(desks, config.SHUTDOWN_TIMEOUT_MS / 2)
     await pipeline.stop()
     clearInterval(tick)
+    clearInterval(stats)
     rate.user.stop()
     rate.ip.stop()
     await pg.end().catch(() => {})
@@ -102,6 +118,42 @@ export async function startWorker(
       closed ??= close()
       return closed
     },
+  }
+}
+
+function sampleStats(desks: Desks): WorkerStats {
+  const cpu = process.cpuUsage()
+  return {
+    rssBytes: process.memoryUsage.rss(),
+    cpuMicros: cpu.user + cpu.system,
+    requests: requestsServed(),
+    desks: Array.from(desks.all(), (d) => ({
+      saleId: d.record.id,
+      quota: d.quota,
+      inflight: d.inflight,
+      parked: d.parkedCount,
+    })),
+  }
+}
+
+/**
+ * Resolves once no request has come for DRAIN_QUIET_MS and no buyer waits for quota, or after
+ * `limitMs`: what is still open then is idle, and closes with the process.
+ */
+async function drained(desks: Desks, limitMs: number): Promise<void> {
+  const end = Date.now() + limitMs
+  let seen = requestsServed()
+  let quietSince = Date.now()
+  while (Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const n = requestsServed()
+    if (n !== seen) {
+      seen = n
+      quietSince = Date.now()
+      continue
+    }
+    const parked = Array.from(desks.all()).some((d) => d.parkedCount > 0)
+    if (!parked && Date.now() - quietSince >= DRAIN_QUIET_MS) return
   }
 }
 

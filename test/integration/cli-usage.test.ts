@@ -3,13 +3,22 @@ import t from 'tap'
 import { CLI } from '../helpers/server'
 
 /** The seckill command's help and bad usage: no store is asked before the usage is right. */
-function seckill(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20000 })
+function seckillWith(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 20000,
+    env: { ...process.env, ...env },
+  })
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
+function seckill(...args: string[]) {
+  return seckillWith({}, ...args)
+}
+
 t.test('every command has its own --help, exit 0', async (t) => {
-  for (const command of ['config', 'migrate', 'reconcile', 'restore']) {
+  const commands = ['start', 'stop', 'restart', 'reload', 'status', 'logs', 'sale', 'config']
+  for (const command of [...commands, 'migrate', 'reconcile', 'restore']) {
     const r = seckill(command, '--help')
     t.equal(r.code, 0, `${command} --help: exit 0`)
     t.match(r.out, new RegExp(`^seckill ${command} `), `${command} --help: its own usage`)
@@ -22,14 +31,17 @@ t.test('every command has its own --help, exit 0', async (t) => {
 })
 
 t.test('bad usage is one clear line on stderr and exit 2', async (t) => {
-  const cases: [string, string[], RegExp][] = [
+  const cases: [string, string[], RegExp, Record<string, string>?][] = [
     ['no command', [], /usage: seckill <command>/],
     ['an unknown command', ['bogus'], /unknown command "bogus"/],
     ['an unknown option', ['migrate', '--bogus'], /Unknown option '--bogus'/],
     ['a config file that does not exist', ['restore', '--config', '/dev/null/x'], /not found/],
+    ['a line count that is no number', ['logs', '-n', 'many'], /-n takes a number of lines/],
+    ['an option a command does not know', ['start', '--detached'], /Unknown option '--detached'/],
+    ['a bad value for where the node runs', ['status'], /PORT must be an integer/, { PORT: 'x' }],
   ]
-  for (const [what, args, message] of cases) {
-    const r = seckill(...args)
+  for (const [what, args, message, env = {}] of cases) {
+    const r = seckillWith(env, ...args)
     t.equal(r.code, 2, `${what}: exit 2`)
     t.match(r.err, message, `${what}: says why`)
     t.equal(r.out, '', `${what}: nothing on stdout`)

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import Redis from 'ioredis'
 import { Pool } from 'pg'
 import t from 'tap'
@@ -10,13 +12,16 @@ import type { Teardown } from '../../bench/harness/teardown'
 import { type Client, client } from '../helpers/http'
 import { waitFor } from '../helpers/pg'
 import { saleApi } from '../helpers/sale-api'
+import { CLI } from '../helpers/server'
 
 /**
  * `npm start` on a machine with nothing configured (cluster/local-services.ts): no REDIS_URL, no
  * DATABASE_URL or PG* variable, no config file, and the default addresses moved to ports where
  * nothing listens. The node must run its own Redis and PostgreSQL in DATA_DIR, sell, keep its
- * orders over a restart, and leave no server running after it stops.
+ * orders over a `seckill stop` and a new start, and leave no server running after it stops.
  */
+
+const execFileP = promisify(execFile)
 
 /** Everything that would name a store, left out of the node's environment. */
 const NOTHING_GIVEN = Object.fromEntries(
@@ -68,6 +73,7 @@ async function scratch(tt: Teardown): Promise<Scratch> {
     SECKILL_ADMIN_TOKEN: ADMIN_TOKEN,
     LOG_FORMAT: 'json',
     DATA_DIR: dataDir,
+    RUN_DIR: join(dir, 'run'),
     LOCAL_PROBE_REDIS_PORT: String(await freePort()),
     LOCAL_PROBE_PG_PORT: String(await freePort()),
   }
@@ -106,6 +112,23 @@ async function startNode(tt: Teardown, s: Scratch): Promise<Child> {
   await node.printed(SERVING, FIRST_START_MS)
   await node.printed('seckill: serving on', 5000)
   return node
+}
+
+/**
+ * `seckill <args>` for the node of `s` (it finds the node by PORT and RUN_DIR). Asynchronous: the
+ * node's output comes through pipes this process must keep reading while the command runs.
+ */
+async function seckill(s: Scratch, ...args: string[]) {
+  const env = Object.fromEntries(
+    Object.entries({ ...process.env, ...s.env }).filter(([, v]) => v !== undefined),
+  )
+  try {
+    const r = await execFileP(process.execPath, [CLI, ...args], { env, timeout: 60_000 })
+    return { status: 0, stdout: r.stdout, stderr: r.stderr }
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string }
+    return { status: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+  }
 }
 
 async function buy(http: Client, user: string): Promise<string> {
@@ -171,7 +194,10 @@ t.test(
     await waitFor('the order in the local PostgreSQL', () => written(alice), 10_000)
     await pg.end()
 
-    t.equal(await first.stop('SIGTERM'), 0, 'SIGTERM stops the node, exit 0')
+    const stop = await seckill(s, 'stop')
+    t.equal(stop.status, 0, `seckill stop: exit 0 ${stop.stderr}`)
+    t.match(stop.stdout, /stopped \(pid \d+\)/)
+    t.equal(await first.exited, 0, 'the node exits 0')
     t.same(firstPids.filter(alive), [], 'its redis-server and postgres stopped with it')
 
     const second = await startNode(t, s)

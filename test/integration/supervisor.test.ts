@@ -29,10 +29,12 @@ t.test(
         },
         onStartFailure: () => t.fail('no start failure expected'),
       },
+      2000,
     )
-    supervisor.markReady()
     supervisor.start()
-    t.teardown(() => supervisor.stop(2000))
+    // As if each had said it listens: from now on a death is a crash to restart, not a failed start.
+    for (const w of supervisor.live()) supervisor.markReady(w)
+    t.teardown(() => supervisor.stop())
 
     // A worker whose process runs (cluster's 'online'): its end of the channel is being read.
     const running = new Set<number>()

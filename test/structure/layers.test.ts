@@ -23,7 +23,7 @@ const LAYERS: readonly (readonly [name: string, prefixes: readonly string[]])[] 
   ],
   ['stores', ['src/store/', 'src/db/']],
   ['domain', ['src/sale/', 'src/orders/', 'src/purchase/', 'src/buyer-token.ts']],
-  ['node parts', ['src/http/', 'src/ipc.ts', 'src/metrics.ts']],
+  ['node parts', ['src/http/', 'src/ipc.ts', 'src/metrics.ts', 'src/control/']],
   ['processes', ['src/worker/', 'cluster/', 'src/cli/']],
   ['bench', ['bench/']],
 ]

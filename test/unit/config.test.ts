@@ -41,6 +41,8 @@ t.test('with only the admin token set, every variable takes its documented defau
     REDIS_TIMEOUT_MS: 2000,
     REDIS_DURABILITY: 'any',
     SHUTDOWN_TIMEOUT_MS: 10000,
+    MAX_WORKER_RSS_MB: 0,
+    RUN_DIR: 'run',
     DATABASE_URL: '',
     PG_SCHEMA: 'public',
     PG_POOL_MAX: 4,
