@@ -1,9 +1,10 @@
 import { runFiles } from '../src/control/run-files'
 import { configureLog, die, exitOnStop, log } from '../src/log'
 import { serveControl } from './control-server'
+import { startLocalServices } from './local-services'
 import { type NodeConfig, readNodeConfig, startLine } from './node-config'
 import { claimRunFiles, releaseRunFiles } from './node-files'
-import { startPrimary } from './start-primary'
+import { type PrimaryHandle, startPrimary } from './start-primary'
 
 /**
  * A node in the foreground, as `npm start` and `seckill start` run it: read the configuration,
@@ -26,25 +27,40 @@ export async function runNode(argv: string[], processEnv: NodeJS.ProcessEnv): Pr
       'SECKILL_ADMIN_TOKEN is not set: admin routes use this generated token until restart'
     log.warn({ token: node.generatedToken }, why)
   }
-  const { config, env } = node
-  claimRunFiles(files, config.PORT)
-  const primary = await startPrimary(config, {
-    env,
-    configFile: node.file,
-    onStartFailure: () => process.exit(1),
-  })
+  claimRunFiles(files, node.config.PORT)
+  // Redis and PostgreSQL of the node's own when none are given (cluster/local-services.ts):
+  // started before the primary, stopped after it, also when its start fails.
+  const local = await startLocalServices(node)
+  const served = local.node
+  const { config, env } = served
+  let primary: PrimaryHandle
+  try {
+    primary = await startPrimary(config, {
+      env,
+      configFile: served.file,
+      onStartFailure: () => void local.stop().finally(() => process.exit(1)),
+    })
+  } catch (err) {
+    await local.stop()
+    throw err
+  }
   const control = await serveControl(files.socket, {
     status: () => primary.status(),
     reload: () => primary.reload(),
     token: async () => config.SECKILL_ADMIN_TOKEN,
   })
-  primary.whenServing.then(() => process.stderr.write(startLine(node)))
+  primary.whenServing.then(() => process.stderr.write(startLine(served, local.stores)))
   exitOnStop(async (signal) => {
     log.info({ signal }, 'stopping: workers drain their connections and finish in-flight requests')
     control.close()
-    await primary.close()
+    try {
+      await primary.close()
+    } finally {
+      await local.stop()
+    }
     releaseRunFiles(files)
   }, null)
+  local.handOver()
 }
 
 export function runNodeOrDie(argv: string[], processEnv: NodeJS.ProcessEnv): void {

@@ -162,6 +162,19 @@ const schema = z.object({
     .default('auto'),
   // JSON lines appended to this file instead of stdout, reopened on SIGUSR2 (logrotate's habit).
   LOG_FILE: z.string().default(''),
+  // Where a node keeps the Redis and PostgreSQL it starts itself (cluster/local-services.ts),
+  // relative to the working directory: `npm start` run in the checkout keeps them beside it.
+  DATA_DIR: z.string().min(1, 'DATA_DIR must be a directory path').default('./data'),
+  // auto: with no Redis or PostgreSQL given and none answering at the default address, the node
+  // starts its own; off: never (a production node is told where its stores are, and must fail
+  // rather than sell into a private Redis nobody else sees).
+  LOCAL_SERVICES: z
+    .enum(['auto', 'off'], { error: 'LOCAL_SERVICES must be auto or off' })
+    .default('auto'),
+  // The ports on 127.0.0.1 where a node with nothing configured looks for a Redis and a
+  // PostgreSQL before it starts its own: the standard ones; tests move them to a free port.
+  LOCAL_PROBE_REDIS_PORT: int('LOCAL_PROBE_REDIS_PORT', 6379, 1, 65535),
+  LOCAL_PROBE_PG_PORT: int('LOCAL_PROBE_PG_PORT', 5432, 1, 65535),
 })
 
 export type Config = Readonly<z.infer<typeof schema> & { WRITER_NAME: string }>

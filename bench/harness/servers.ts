@@ -30,6 +30,9 @@ export async function start(
     WORKERS: String(workers),
     SECKILL_ADMIN_TOKEN: ADMIN_TOKEN,
     LOG_LEVEL: 'info',
+    // A node under test or benchmark is told where its stores are; should a store be left out,
+    // it fails as it says rather than start a Redis or PostgreSQL of its own in the checkout.
+    LOCAL_SERVICES: 'off',
     ...env,
   })
   await c.printed(ready, READY_MS)

@@ -40,11 +40,14 @@ export interface Child {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** Start `command` in the repository with `env` over this process's environment. */
+/**
+ * Start `command` in the repository with `env` over this process's environment; a name set to
+ * undefined is left out of the child's environment (a node started with nothing configured).
+ */
 export function launch(
   command: string,
   args: readonly string[],
-  env: Record<string, string> = {},
+  env: Record<string, string | undefined> = {},
   as: Pick<SpawnOptions, 'uid' | 'gid'> = {},
 ): Child {
   const proc = spawn(command, args, {
@@ -84,7 +87,7 @@ export function launch(
 /** `node dist/<script> ...args`: a process of the build. */
 export function launchNode(
   script: string,
-  env: Record<string, string> = {},
+  env: Record<string, string | undefined> = {},
   args: readonly string[] = [],
 ): Child {
   return launch(process.execPath, [join(ROOT, 'dist', script), ...args], env)

@@ -104,6 +104,8 @@ export async function runToExit(
     HOST: '127.0.0.1',
     WORKERS: '1',
     SECKILL_ADMIN_TOKEN: 'x'.repeat(20),
+    // The refusals these tests expect are those of a node told where its stores are.
+    LOCAL_SERVICES: 'off',
     ...env,
   })
   return untilExit(node, 15_000)

@@ -58,6 +58,10 @@ t.test('with only the admin token set, every variable takes its documented defau
     LOG_LEVEL: 'info',
     LOG_FORMAT: 'auto',
     LOG_FILE: '',
+    DATA_DIR: './data',
+    LOCAL_SERVICES: 'auto',
+    LOCAL_PROBE_REDIS_PORT: 6379,
+    LOCAL_PROBE_PG_PORT: 5432,
   })
 })
 
@@ -136,6 +140,8 @@ t.test('a value outside its range or not an integer names its range', async (t) 
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
     ],
     ['LOG_FORMAT', 'loud', 'LOG_FORMAT must be auto, json or pretty'],
+    ['LOCAL_SERVICES', 'yes', 'LOCAL_SERVICES must be auto or off'],
+    ['LOCAL_PROBE_PG_PORT', '0', 'LOCAL_PROBE_PG_PORT must be an integer in 1..65535'],
   ]
   for (const [name, value, message] of cases) {
     t.equal(
