@@ -5,8 +5,9 @@ import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { Pool } from 'undici'
 import { admin, openSale } from './harness/admin'
+import { ownRedis } from './harness/own-redis'
 import { startSeckill } from './harness/servers'
-import { freePort, launch, ROOT } from './harness/spawn'
+import { freePort, ROOT } from './harness/spawn'
 import { REDIS_URL, storeFixture } from './harness/store-fixture'
 import { Teardowns } from './harness/teardown'
 
@@ -56,7 +57,7 @@ async function main(): Promise<number> {
   const connections = Number(values.connections)
   const t = new Teardowns()
   try {
-    const redisUrl = values['own-redis'] ? await ownRedis(t) : REDIS_URL
+    const redisUrl = values['own-redis'] ? (await ownRedis(t)).url : REDIS_URL
     const stores = storeFixture(t, { redisUrl, tag: 'bench' })
     const port = await freePort()
     const runDir = mkdtempSync(join(tmpdir(), 'seckill-reload-'))
@@ -203,24 +204,6 @@ async function checkSale(port: number, pg: import('pg').Pool, outcome: Outcome) 
     reservedEqualsSold: outcome.orderIds.length === sold,
     noUserOverLimit: overLimit.rowCount === 0,
   }
-}
-
-/** A redis-server of the run's own, on a free port of this network namespace, no persistence. */
-async function ownRedis(t: Teardowns): Promise<string> {
-  const port = await freePort()
-  const child = launch('redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-  ])
-  t.teardown(() => child.stop())
-  await child.printed('Ready to accept connections', 10_000)
-  return `redis://127.0.0.1:${port}`
 }
 
 main().then(

@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { newPrefix, REDIS_URL } from '../../bench/harness/store-fixture'
 import type { NodeStatus } from '../../src/control/protocol'
+import { alive } from '../../src/control/run-files'
 import { client } from '../helpers/http'
 import { DATABASE_URL, freshSchema, type Teardown } from '../helpers/pg'
 import { ADMIN_TOKEN, CLI, childPids, freePort, ROOT } from '../helpers/server'
@@ -32,15 +33,6 @@ async function seckill(env: Record<string, string>, ...args: string[]): Promise<
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string }
     return { code: e.code ?? -1, out: e.stdout ?? '', err: e.stderr ?? '' }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
   }
 }
 

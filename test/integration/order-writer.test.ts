@@ -1,4 +1,5 @@
 import t from 'tap'
+import { alive } from '../../src/control/run-files'
 import { orderEntry } from '../../src/orders/order-record'
 import { saleKeys, WRITER_GROUP } from '../../src/store/keys'
 import { pool } from '../helpers/http'
@@ -19,15 +20,6 @@ async function pendingCount(srv: Server, saleId: string): Promise<number> {
     ...unknown[],
   ]
   return summary[0]
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 const cases = [
