@@ -34,8 +34,13 @@ const schema = z.object({
     .string({ error: 'SECKILL_ADMIN_TOKEN must be at least 16 characters' })
     .min(16, 'SECKILL_ADMIN_TOKEN must be at least 16 characters'),
   DEFAULT_SALE: z.string().default(''),
-  // 1 ms keeps the added latency of a winner below the network jitter, while a storm still
-  // fills batches by BATCH_MAX long before the window ends.
+  // How a batch is closed (src/purchase/batcher.ts): `waiting` sends at once when the sale has no
+  // batch in flight and collects while it has one; `window` waits BATCH_WINDOW_US.
+  BATCH_MODE: z
+    .enum(['waiting', 'window'], { error: 'BATCH_MODE must be waiting or window' })
+    .default('waiting'),
+  // In window mode: 1 ms keeps the added latency of a winner below the network jitter, while a
+  // storm still fills batches by BATCH_MAX long before the window ends.
   BATCH_WINDOW_US: int('BATCH_WINDOW_US', 1000, 0, 100000),
   BATCH_MAX: int('BATCH_MAX', 128, 1, 1000),
   // Measured on 2 cores (README, Benchmarks): the thread hop cost 3-26% of sale-path throughput

@@ -3,9 +3,14 @@ import type { Attempt } from './attempt'
 import { failureOf, type ReserveBatch, type ReserveOutcome } from './reserve-batch'
 
 /**
- * Collects admitted attempts per sale and sends each sale's batch as one reserve-6.lua call,
- * when the batch is full (BATCH_MAX) or the window (BATCH_WINDOW_US) ends. One shared timer for
- * all sales, never one per request.
+ * Collects admitted attempts per sale and sends each sale's batch as one reserve-6.lua call.
+ * A full batch (BATCH_MAX) goes at once. Otherwise, by BATCH_MODE:
+ * - `waiting` (the default): a sale with no batch in flight sends what it has on the next turn
+ *   of the loop; while one is in flight, attempts collect and go when it comes back. At low load
+ *   a buyer waits for no timer; at high load the batch grows to what arrived during one round
+ *   trip to Redis, which is what a window tries to guess.
+ * - `window`: the batch goes when the window (BATCH_WINDOW_US) ends.
+ * One shared timer or immediate for all sales, never one per request.
  *
  * Every batch is answered within `timeoutMs`: a call still unanswered then is answered
  * outcome_unknown (it was sent, so it may have been reserved). Until that late call settles, the
@@ -25,6 +30,7 @@ export interface BatchSink {
 }
 
 export interface BatcherOptions {
+  readonly mode: 'waiting' | 'window'
   readonly windowUs: number
   readonly max: number
   /** the longest a batch waits for Redis before its buyers are answered outcome_unknown */
@@ -43,6 +49,8 @@ export class Batcher {
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null
   private timerIsImmediate = false
   private inFlight = 0
+  /** batches in flight per sale (waiting mode: a sale with one collects) */
+  private readonly flying = new Map<string, number>()
   /** calls answered outcome_unknown whose Redis reply has not come yet */
   private stalled = 0
   private idleWaiters: (() => void)[] = []
@@ -64,7 +72,13 @@ export class Batcher {
       // setImmediate. Sent then, the batch leaves that attempt out.
       if (!this.timerIsImmediate) {
         this.clearTimer()
-        this.timer = setImmediate(this.flushAll)
+        this.timer = setImmediate(this.opts.mode === 'waiting' ? this.flushReady : this.flushAll)
+        this.timerIsImmediate = true
+      }
+    } else if (this.opts.mode === 'waiting') {
+      // On the next turn (see above); a sale with a batch in flight waits for it to come back.
+      if (this.timer === null && !this.flying.get(a.saleId)) {
+        this.timer = setImmediate(this.flushReady)
         this.timerIsImmediate = true
       }
     } else if (this.timer === null) {
@@ -95,6 +109,19 @@ export class Batcher {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve))
   }
 
+  /** Waiting mode: the full batches, and every sale's collected attempts with none in flight. */
+  private readonly flushReady = (): void => {
+    this.clearTimer()
+    const full = this.full
+    this.full = []
+    for (const [saleId, list] of full) this.send(saleId, list)
+    for (const [saleId, list] of this.pending) {
+      if (this.flying.get(saleId)) continue
+      this.pending.delete(saleId)
+      this.send(saleId, list)
+    }
+  }
+
   readonly flushAll = (): void => {
     this.clearTimer()
     const full = this.full
@@ -114,6 +141,7 @@ export class Batcher {
     const list = all.filter((a) => !sink.withdraw(a))
     if (list.length === 0) return this.wakeIdle()
     this.inFlight++
+    this.flying.set(saleId, (this.flying.get(saleId) ?? 0) + 1)
     if (this.stalled > 0) {
       this.finish(saleId, list, HUNG)
       return
@@ -146,6 +174,9 @@ export class Batcher {
   /** @internal */
   finish(saleId: string, list: Attempt[], outcome: ReserveOutcome): void {
     this.inFlight--
+    const flying = (this.flying.get(saleId) ?? 1) - 1
+    if (flying === 0) this.flying.delete(saleId)
+    else this.flying.set(saleId, flying)
     const sink = this.opts.sinkOf(saleId)
     // A reply count that does not match is a fault of ours: the batch did run, so its outcome
     // is unknown to us.
@@ -154,6 +185,14 @@ export class Batcher {
     } else {
       const code = outcome.ok ? 'outcome_unknown' : outcome.code
       for (const a of list) sink.onFailure(a, code)
+    }
+    // Waiting mode: what collected while this batch was out goes now (on the next turn: the
+    // answers just written may bring more attempts, parked ones given the quota back).
+    if (flying === 0 && this.opts.mode === 'waiting' && this.pending.has(saleId)) {
+      if (this.timer === null) {
+        this.timer = setImmediate(this.flushReady)
+        this.timerIsImmediate = true
+      }
     }
     this.wakeIdle()
   }

@@ -58,6 +58,7 @@ export async function createPipeline(config: Config, deps: PipelineDeps): Promis
     prefix: config.REDIS_PREFIX,
   })
   const batcher = new Batcher({
+    mode: config.BATCH_MODE,
     windowUs: config.BATCH_WINDOW_US,
     max: config.BATCH_MAX,
     timeoutMs: config.PURCHASE_TIMEOUT_MS,

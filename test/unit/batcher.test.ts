@@ -26,12 +26,19 @@ interface Rig {
   gone: Set<string>
 }
 
-function rig(windowUs: number, max: number, timeoutMs = 60_000): Rig {
+/** A batcher in window mode (BATCH_WINDOW_US), or `mode` 'waiting' (the window is unused). */
+function rig(
+  windowUs: number,
+  max: number,
+  timeoutMs = 60_000,
+  mode: 'waiting' | 'window' = 'window',
+): Rig {
   const calls: Call[] = []
   const events: string[] = []
   const flushes: number[] = []
   const gone = new Set<string>()
   const batcher = new Batcher({
+    mode,
     windowUs,
     max,
     timeoutMs,
@@ -380,6 +387,7 @@ t.test('idle() also waits for attempts a sink adds back while answering', async 
   const events: string[] = []
   let batcher: Batcher | null = null
   batcher = new Batcher({
+    mode: 'window',
     windowUs: 0,
     max: 100,
     timeoutMs: 60_000,
@@ -409,3 +417,90 @@ t.test('idle() also waits for attempts a sink adds back while answering', async 
   await done
   t.strictSame(events, ['reply s1 s1.o1', 'reply s1 s1.o2'])
 })
+
+t.test(
+  'waiting mode: a sale with nothing in flight sends on the next turn, no window',
+  async (t) => {
+    const r = rig(1_000_000, 100, 60_000, 'waiting')
+    r.batcher.add(attempt('s1', 1))
+    r.batcher.add(attempt('s1', 2))
+    await Promise.resolve()
+    t.equal(r.calls.length, 0, 'not from inside the handler: attempts of the same turn join')
+    await turn()
+    t.equal(r.calls.length, 1, 'sent on the next turn, though the window is a second')
+    t.strictSame(r.flushes, [2])
+    r.calls[0]!.resolve(ok([0, 1], [0, 0]))
+    await r.batcher.idle()
+  },
+)
+
+t.test(
+  'waiting mode: while a batch is in flight the sale collects, and sends when it returns',
+  async (t) => {
+    const r = rig(0, 100, 60_000, 'waiting')
+    r.batcher.add(attempt('s1', 1))
+    await turn()
+    t.equal(r.calls.length, 1)
+    for (let i = 2; i <= 4; i++) r.batcher.add(attempt('s1', i))
+    r.batcher.add(attempt('s2', 9))
+    await turn()
+    await turn()
+    t.equal(r.calls.length, 2, 'the other sale, with nothing in flight, went at once')
+    t.equal(r.calls[1]!.batch.saleId, 's2')
+    r.calls[0]!.resolve(ok([0, 10]))
+    await turn()
+    await turn()
+    t.equal(r.calls.length, 3, "s1's collected attempts went when its batch came back")
+    t.strictSame(r.calls[2]!.batch.argv, [
+      3,
+      's1.o2',
+      'u2',
+      1,
+      'k2',
+      's1.o3',
+      'u3',
+      1,
+      'k3',
+      's1.o4',
+      'u4',
+      1,
+      'k4',
+    ])
+    t.strictSame(r.flushes, [1, 1, 3])
+    r.calls[1]!.resolve(ok([0, 1]))
+    r.calls[2]!.resolve(ok([0, 9], [0, 8], [0, 7]))
+    await r.batcher.idle()
+    t.equal(r.events.length, 5, 'every attempt answered')
+  },
+)
+
+t.test('waiting mode: a full batch goes at once even while one is in flight', async (t) => {
+  const r = rig(0, 2, 60_000, 'waiting')
+  r.batcher.add(attempt('s1', 1))
+  await turn()
+  r.batcher.add(attempt('s1', 2))
+  r.batcher.add(attempt('s1', 3))
+  await turn()
+  t.equal(r.calls.length, 2, 'the full batch did not wait for the first')
+  r.calls[0]!.resolve(ok([0, 5]))
+  r.calls[1]!.resolve(ok([0, 4], [0, 3]))
+  await r.batcher.idle()
+})
+
+t.test(
+  'waiting mode: attempts collected behind a batch that times out are answered, not stuck',
+  async (t) => {
+    const r = rig(0, 100, 30, 'waiting')
+    r.batcher.add(attempt('s1', 1))
+    await turn()
+    r.batcher.add(attempt('s1', 2))
+    await sleep(80)
+    t.strictSame(
+      r.events,
+      ['fail s1 s1.o1 outcome_unknown', 'fail s1 s1.o2 unavailable'],
+      'the first is unknown (sent); the one behind it was never sent while Redis hangs',
+    )
+    r.calls[0]!.resolve(ok([0, 1]))
+    await r.batcher.idle()
+  },
+)

@@ -24,6 +24,7 @@ t.test('with only the admin token set, every variable takes its documented defau
     REDIS_PREFIX: 'sk:',
     SECKILL_ADMIN_TOKEN: TOKEN,
     DEFAULT_SALE: '',
+    BATCH_MODE: 'waiting',
     BATCH_WINDOW_US: 1000,
     BATCH_MAX: 128,
     RESERVE_MODE: 'inline',
