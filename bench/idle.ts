@@ -1,0 +1,142 @@
+import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { admin } from './harness/admin'
+import { startSeckill } from './harness/servers'
+import { freePort } from './harness/spawn'
+import { storeFixture } from './harness/store-fixture'
+import { Teardowns } from './harness/teardown'
+
+/**
+ * What a node costs doing nothing: --sales sales (a third open, a third sold out, a third closed)
+ * and no traffic; after a settling pause, the CPU time each process takes over --seconds, from
+ * /proc (user + system, all threads): the primary (with its writer threads), each worker, Redis
+ * and PostgreSQL (every process named postgres: the node's backends and the server's own).
+ *
+ *   node dist/bench/idle.js [--sales 1000] [--seconds 30] [--workers 2] [--json]
+ */
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+const SETTLE_MS = 5000
+
+/** CPU seconds a process has used so far (utime + stime), or 0 once it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // After the name: state(0) ppid(1) ... utime(11) stime(12).
+    return (Number(fields[11]) + Number(fields[12])) / TICKS
+  } catch {
+    return 0
+  }
+}
+
+function processesNamed(name: string): number[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        return readFileSync(`/proc/${e}/comm`, 'utf8').trim() === name
+      } catch {
+        return false
+      }
+    })
+    .map(Number)
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+  } catch {
+    return []
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      sales: { type: 'string', default: '1000' },
+      seconds: { type: 'string', default: '30' },
+      workers: { type: 'string', default: '2' },
+      json: { type: 'boolean', default: false },
+    },
+  })
+  const sales = Number(values.sales)
+  const seconds = Number(values.seconds)
+  const t = new Teardowns()
+  try {
+    const stores = storeFixture(t, { tag: 'bench' })
+    const port = await freePort()
+    const node = await startSeckill(t, { port, workers: Number(values.workers), env: stores.env() })
+    const started = Date.now()
+    for (let i = 0; i < sales; i++) {
+      const id = `idle-${i}`
+      const kind = i % 3 // 0 open, 1 sold out, 2 closed
+      await admin(port, 'POST', '/api/v1/sales', { id, name: id, stock: kind === 1 ? 1 : 1000 })
+      if (kind !== 2) await admin(port, 'POST', `/api/v1/sales/${id}/start`)
+      else await admin(port, 'POST', `/api/v1/sales/${id}/close`)
+      if (kind === 1) {
+        const res = await fetch(`http://127.0.0.1:${port}/api/v1/sales/${id}/orders`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ userId: 'idle-buyer' }),
+        })
+        if (res.status !== 201) throw new Error(`buying out ${id}: ${res.status}`)
+      }
+    }
+    const setupS = (Date.now() - started) / 1000
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+
+    const primary = node.proc.pid!
+    const workers = childrenOf(primary)
+    const redisPid = Number(/process_id:(\d+)/.exec(await stores.redis.info('server'))?.[1])
+    const groups: [string, () => number[]][] = [
+      ['primary', () => [primary]],
+      ...workers.map((w, i): [string, () => number[]] => [`worker ${i}`, () => [w]]),
+      ['redis', () => [redisPid]],
+      ['postgres', () => processesNamed('postgres')],
+    ]
+    const before = groups.map(([, pids]) => pids().map((p) => [p, cpuSeconds(p)] as const))
+    const t0 = Date.now()
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+    const elapsed = (Date.now() - t0) / 1000
+    const rows = groups.map(([name, pids], i) => {
+      const was = new Map(before[i])
+      // A process that started during the window (a postgres backend) counts from 0.
+      const used = pids().reduce((sum, p) => sum + cpuSeconds(p) - (was.get(p) ?? 0), 0)
+      return {
+        process: name,
+        cpuSeconds: round(used),
+        percentOfCore: round((used / elapsed) * 100),
+      }
+    })
+    const total = round(rows.reduce((s, r) => s + r.percentOfCore, 0))
+    const result = { sales, seconds: round(elapsed), setupSeconds: round(setupS), rows, total }
+    if (values.json) process.stdout.write(`idle-result ${JSON.stringify(result)}\n`)
+    else {
+      process.stdout.write(
+        `${sales} sales (open, sold out, closed), no traffic, ${round(elapsed)} s:\n` +
+          rows
+            .map(
+              (r) =>
+                `  ${r.process.padEnd(9)} ${r.cpuSeconds} CPU s, ${r.percentOfCore} % of a core`,
+            )
+            .join('\n') +
+          `\n  total     ${total} % of a core\n`,
+      )
+    }
+  } finally {
+    await t.run()
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`idle: ${err.stack ?? err.message}\n`)
+  process.exit(1)
+})
