@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { admin } from './harness/admin'
 import { startSeckill } from './harness/servers'
-import { freePort } from './harness/spawn'
+import { childPids, freePort } from './harness/spawn'
 import { storeFixture } from './harness/store-fixture'
 import { Teardowns } from './harness/teardown'
 
@@ -43,17 +43,6 @@ function processesNamed(name: string): number[] {
     .map(Number)
 }
 
-function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map(Number)
-  } catch {
-    return []
-  }
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -90,7 +79,7 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
 
     const primary = node.proc.pid!
-    const workers = childrenOf(primary)
+    const workers = childPids(primary)
     const redisPid = Number(/process_id:(\d+)/.exec(await stores.redis.info('server'))?.[1])
     const groups: [string, () => number[]][] = [
       ['primary', () => [primary]],

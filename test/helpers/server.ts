@@ -1,9 +1,9 @@
 import type { ChildProcess } from 'node:child_process'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import Redis from 'ioredis'
 import { ADMIN_TOKEN, startSeckill } from '../../bench/harness/servers'
-import { freePort, launchNode, ROOT, untilExit } from '../../bench/harness/spawn'
+import { childPids, freePort, launchNode, ROOT, untilExit } from '../../bench/harness/spawn'
 import { deleteUnder, newPrefix, REDIS_URL } from '../../bench/harness/store-fixture'
 import type { Teardown } from '../../bench/harness/teardown'
 import { type Client, client } from './http'
@@ -15,7 +15,7 @@ import { type SaleApi, saleApi } from './sale-api'
  * with its own port, Redis key prefix and PostgreSQL schema, stopped at teardown; on the harness
  * the benchmarks use too (bench/harness/).
  */
-export { ADMIN_TOKEN, freePort, ROOT, type Teardown }
+export { ADMIN_TOKEN, childPids, freePort, ROOT, type Teardown }
 
 export interface Server extends SaleApi {
   readonly port: number
@@ -31,17 +31,6 @@ export interface Server extends SaleApi {
   /** pids of the live worker processes */
   workers(): number[]
   stop(signal?: NodeJS.Signals): Promise<number | null>
-}
-
-export function childPids(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map(Number)
-  } catch {
-    return []
-  }
 }
 
 export interface StartOptions {
