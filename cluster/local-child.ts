@@ -1,7 +1,8 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { delimiter, join } from 'node:path'
+import { commandOf } from '../src/control/run-files'
 import { log } from '../src/log'
 
 /**
@@ -201,29 +202,6 @@ export async function freePort(wanted = 0): Promise<number> {
       )
     })
   })
-}
-
-/** The command line of a live process, or null when there is none with that pid. */
-export function commandOf(pid: number): string | null {
-  try {
-    process.kill(pid, 0)
-  } catch (err) {
-    // EPERM: it lives, under another account (a postgres started as the postgres user).
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return null
-  }
-  const proc = `/proc/${pid}/cmdline`
-  if (existsSync(proc)) {
-    try {
-      return readFileSync(proc, 'utf8').replaceAll('\0', ' ').trim()
-    } catch {
-      return null
-    }
-  }
-  try {
-    return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' }).trim()
-  } catch {
-    return null
-  }
 }
 
 /**

@@ -1,10 +1,11 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
+import { nodeRunning, readPid } from '../src/control/run-files'
 import { createPool, redactPgUrl } from '../src/db/pg'
 import { log } from '../src/log'
 import { redactUrl } from '../src/store/redis'
-import { commandOf, findOnPath, type LocalServer, signalAll } from './local-child'
+import { findOnPath, type LocalServer, signalAll } from './local-child'
 import { type PgRunner, pgDataExists, pgRunner, startLocalPg } from './local-pg'
 import { redisDataExists, startLocalRedis } from './local-redis'
 import { type LocalStores, type NodeConfig, withStores } from './node-config'
@@ -36,7 +37,7 @@ export interface LocalServices {
 }
 
 /** The variables node-postgres reads when DATABASE_URL is empty: any of them names a server. */
-const PG_VARIABLES = [
+export const PG_VARIABLES = [
   'PGHOST',
   'PGHOSTADDR',
   'PGPORT',
@@ -206,11 +207,8 @@ function claimDataDir(dataDir: string): { release(): void } {
   // directory is traversable, each service's own directory is not (0700).
   mkdirSync(dataDir, { recursive: true, mode: process.getuid?.() === 0 ? 0o755 : 0o700 })
   const file = join(dataDir, 'node.pid')
-  let pid = Number.NaN
-  try {
-    pid = Number.parseInt(readFileSync(file, 'utf8'), 10)
-  } catch {}
-  if (Number.isInteger(pid) && pid !== process.pid && (commandOf(pid) ?? '').includes('node')) {
+  const pid = readPid(file)
+  if (pid !== null && pid !== process.pid && nodeRunning(pid)) {
     throw new StartRefused(
       `${dataDir} holds the local services of the running node with pid ${pid}: stop that ` +
         'node, or give this one a DATA_DIR of its own',

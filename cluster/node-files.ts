@@ -1,5 +1,5 @@
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs'
-import { alive, type RunFiles, readPid } from '../src/control/run-files'
+import { nodeRunning, type RunFiles, readPid } from '../src/control/run-files'
 
 /**
  * A running node's claim on its run files (src/control/run-files.ts): the pid file says which
@@ -14,7 +14,7 @@ export class NodeRunning extends Error {
 export function claimRunFiles(files: RunFiles, port: number): void {
   mkdirSync(files.dir, { recursive: true, mode: 0o700 })
   const other = readPid(files.pid)
-  if (other !== null && other !== process.pid && alive(other)) {
+  if (other !== null && other !== process.pid && nodeRunning(other)) {
     throw new NodeRunning(
       `a node already runs on port ${port} (pid ${other}, ${files.pid}): ` +
         '`seckill stop` it, or give this one another PORT or RUN_DIR',

@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import type { RunConfig } from '../config'
 import { askNode, ControlError } from '../control/client'
 import type { NodeStatus, ReloadResult } from '../control/protocol'
-import { alive, type RunFiles, readPid, runFiles } from '../control/run-files'
+import { alive, nodeRunning, type RunFiles, readPid, runFiles } from '../control/run-files'
 import { renderStatus } from './status-view'
 
 /**
@@ -62,12 +62,7 @@ async function isNode(files: RunFiles, pid: number): Promise<boolean> {
     if (status.node.pid === pid) return true
   } catch {}
   // Not answering (still starting, or hung): trust the pid if the process is a node's.
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-    return /primary\.js|seckill/.test(cmdline)
-  } catch {
-    return process.platform !== 'linux'
-  }
+  return nodeRunning(pid)
 }
 
 /**

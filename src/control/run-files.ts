@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 
 /**
@@ -54,4 +55,30 @@ export function alive(pid: number): boolean {
     // EPERM: it exists, owned by someone else.
     return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** The command line of a live process, or null when there is none with that pid. */
+export function commandOf(pid: number): string | null {
+  if (!alive(pid)) return null
+  const proc = `/proc/${pid}/cmdline`
+  if (existsSync(proc)) {
+    try {
+      return readFileSync(proc, 'utf8').replaceAll('\0', ' ').trim()
+    } catch {
+      return null
+    }
+  }
+  try {
+    return execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' }).trim()
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Whether `pid` is a live seckill node (`node …/primary.js`, `seckill start`): a pid file left by
+ * a node killed with -9 may name a pid the system has since given to another program.
+ */
+export function nodeRunning(pid: number): boolean {
+  return /primary\.js|seckill/.test(commandOf(pid) ?? '')
 }

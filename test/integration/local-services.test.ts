@@ -9,6 +9,7 @@ import t from 'tap'
 import { ADMIN_TOKEN, SERVING } from '../../bench/harness/servers'
 import { type Child, freePort, launchNode, untilExit } from '../../bench/harness/spawn'
 import type { Teardown } from '../../bench/harness/teardown'
+import { PG_VARIABLES } from '../../cluster/local-services'
 import { type Client, client } from '../helpers/http'
 import { waitFor } from '../helpers/pg'
 import { saleApi } from '../helpers/sale-api'
@@ -25,19 +26,10 @@ const execFileP = promisify(execFile)
 
 /** Everything that would name a store, left out of the node's environment. */
 const NOTHING_GIVEN = Object.fromEntries(
-  [
-    'REDIS_URL',
-    'DATABASE_URL',
-    'PGHOST',
-    'PGHOSTADDR',
-    'PGPORT',
-    'PGDATABASE',
-    'PGUSER',
-    'PGPASSWORD',
-    'PGSERVICE',
-    'SECKILL_CONFIG',
-    'LOCAL_SERVICES',
-  ].map((name) => [name, undefined]),
+  ['REDIS_URL', 'DATABASE_URL', ...PG_VARIABLES, 'SECKILL_CONFIG', 'LOCAL_SERVICES'].map((name) => [
+    name,
+    undefined,
+  ]),
 )
 
 /** initdb and a first start of PostgreSQL take a few seconds on 2 shared cores. */
