@@ -2,9 +2,10 @@ import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { admin } from './harness/admin'
+import { ownRedis } from './harness/own-redis'
 import { startSeckill } from './harness/servers'
 import { childPids, freePort } from './harness/spawn'
-import { storeFixture } from './harness/store-fixture'
+import { REDIS_URL, storeFixture } from './harness/store-fixture'
 import { Teardowns } from './harness/teardown'
 
 /**
@@ -13,7 +14,10 @@ import { Teardowns } from './harness/teardown'
  * /proc (user + system, all threads): the primary (with its writer threads), each worker, Redis
  * and PostgreSQL (every process named postgres: the node's backends and the server's own).
  *
- *   node dist/bench/idle.js [--sales 1000] [--seconds 30] [--workers 2] [--json]
+ * Redis is a redis-server of the benchmark's own (no other client's commands in its CPU time),
+ * unless --shared-redis.
+ *
+ *   node dist/bench/idle.js [--sales 1000] [--seconds 30] [--workers 2] [--shared-redis] [--json]
  */
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
 const SETTLE_MS = 5000
@@ -50,13 +54,15 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '30' },
       workers: { type: 'string', default: '2' },
       json: { type: 'boolean', default: false },
+      'shared-redis': { type: 'boolean', default: false },
     },
   })
   const sales = Number(values.sales)
   const seconds = Number(values.seconds)
   const t = new Teardowns()
   try {
-    const stores = storeFixture(t, { tag: 'bench' })
+    const redisUrl = values['shared-redis'] ? REDIS_URL : (await ownRedis(t)).url
+    const stores = storeFixture(t, { tag: 'bench', redisUrl })
     const port = await freePort()
     const node = await startSeckill(t, { port, workers: Number(values.workers), env: stores.env() })
     const started = Date.now()

@@ -1,4 +1,6 @@
-import { callExpireOrders } from '../src/store/lua/expire-orders'
+import type Redis from 'ioredis'
+import { callExpireOrders, nextDeadline } from '../src/store/lua/expire-orders'
+import type { BellListener } from '../src/store/sale-bell'
 import type { ScriptedRedis } from '../src/store/scripts'
 import { ordersExpired, unitsReturned } from './primary-metrics'
 
@@ -7,30 +9,71 @@ import { ordersExpired, unitsReturned } from './primary-metrics'
  * sale by sale, with expireOrders-5.lua: each order's units go back on sale exactly once, even
  * with every node of a deployment sweeping at the same time. A sale that got units back is
  * re-read at once, so the workers' sold-out flags clear and the quota flows again.
+ *
+ * A sale is swept only when something can be due: the sweep remembers each sale's earliest
+ * deadline and skips the sale until then. A new order can only bring a deadline in while the
+ * sale has none, and every new order rings the sale's bell (src/store/sale-bell.ts): a ring
+ * forgets what was remembered, so the next pass sweeps the sale and learns its deadline again.
+ * Every FULL_SWEEP_MS every sale is swept whatever was remembered (a bell can be missed).
  */
 const PER_CALL = 500
+/** The safety net for a missed bell: an order expires at most this late. */
+const FULL_SWEEP_MS = 60_000
 
-/** One pass over every sale; returns the units returned, per sale. */
-export async function sweepOnce(
-  redis: ScriptedRedis,
-  prefix: string,
-  saleIds: () => Iterable<string>,
-  onReturned: (saleId: string) => void,
-): Promise<Map<string, number>> {
-  const returned = new Map<string, number>()
-  for (const saleId of [...saleIds()]) {
-    let units = 0
-    for (;;) {
-      const r = await callExpireOrders(redis, prefix, saleId, PER_CALL)
-      ordersExpired.inc(r.expired)
-      units += r.unitsReturned
-      if (r.stillDue === 0) break
-    }
-    if (units > 0) {
-      unitsReturned.inc(units)
-      returned.set(saleId, units)
-      onReturned(saleId)
-    }
+export class ExpirySweep implements BellListener {
+  /** saleId → Redis-clock ms of its earliest deadline (Infinity: none); absent: unknown */
+  private readonly dueAt = new Map<string, number>()
+  /** rings per sale: a pass that raced a ring must not remember what it read before it */
+  private readonly rings = new Map<string, number>()
+  private lastFullAt = 0
+
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly prefix: string,
+    /** Redis clock now, ms */
+    private readonly now: () => number,
+    /** a sale got units back */
+    private readonly onReturned: (saleId: string) => void,
+  ) {}
+
+  ring(saleId: string): void {
+    this.dueAt.delete(saleId)
+    this.rings.set(saleId, (this.rings.get(saleId) ?? 0) + 1)
   }
-  return returned
+
+  resync(): void {
+    this.dueAt.clear()
+  }
+
+  /** One pass over the sales that may have something due; returns the units returned, per sale. */
+  async once(saleIds: Iterable<string>): Promise<Map<string, number>> {
+    const full = Date.now() - this.lastFullAt >= FULL_SWEEP_MS
+    if (full) this.lastFullAt = Date.now()
+    const returned = new Map<string, number>()
+    for (const saleId of [...saleIds]) {
+      const due = this.dueAt.get(saleId)
+      if (!full && due !== undefined && due > this.now()) continue
+      const rings = this.rings.get(saleId) ?? 0
+      const units = await sweepSale(this.redis, this.prefix, saleId)
+      const next = await nextDeadline(this.redis, this.prefix, saleId)
+      if ((this.rings.get(saleId) ?? 0) === rings) this.dueAt.set(saleId, next ?? Infinity)
+      if (units > 0) {
+        unitsReturned.inc(units)
+        returned.set(saleId, units)
+        this.onReturned(saleId)
+      }
+    }
+    return returned
+  }
+}
+
+/** Expire everything due in one sale; the units returned. */
+async function sweepSale(redis: Redis, prefix: string, saleId: string): Promise<number> {
+  let units = 0
+  for (;;) {
+    const r = await callExpireOrders(redis, prefix, saleId, PER_CALL)
+    ordersExpired.inc(r.expired)
+    units += r.unitsReturned
+    if (r.stillDue === 0) return units
+  }
 }

@@ -3,7 +3,8 @@ import type { Config } from '../src/config'
 import type { NodeStatus, ReloadResult } from '../src/control/protocol'
 import { configureLog, log } from '../src/log'
 import { createOrderWriter } from '../src/orders/writer/create-writer'
-import { sweepOnce } from './expiry-sweeper'
+import { SaleBell } from '../src/store/sale-bell'
+import { ExpirySweep } from './expiry-sweeper'
 import { nodeStatus } from './node-status'
 import { openStores } from './node-stores'
 import { pruneEveryMs, pruneOnce } from './order-pruner'
@@ -56,9 +57,11 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   configureLog(config)
   const { redis, pg } = await openStores(config)
   const prefix = config.REDIS_PREFIX
-  const watch = new SaleWatch(redis, prefix, config.SALE_POLL_MS, (err) =>
-    log.error({ err: err.message }, 'polling the sales failed'),
-  )
+  const watch = new SaleWatch(redis, prefix, {
+    ringGapMs: config.SALE_POLL_MS,
+    resyncMs: config.SALE_RESYNC_MS,
+    onError: (err) => log.error({ err: err.message }, 'reading the sales failed'),
+  })
   const writer = createOrderWriter(
     config,
     { ordersWritten, writerBatch, writerFailures, deadLetters, writerBacklog, writerLag },
@@ -79,14 +82,24 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   watch.onSale((sale) => hub.broadcast(sale))
 
   const saleIds = () => Array.from(watch.all(), (s) => s.id)
+  const sweep = new ExpirySweep(
+    redis,
+    prefix,
+    () => Date.now() + watch.clockOffsetMs,
+    (saleId) => {
+      watch.refresh(saleId).catch(() => {})
+    },
+  )
+  // One subscriber for the node: the scripts publish on a sale's channel when they change the
+  // sale or append to its order stream, and each part looks at that sale then, not by polling.
+  const bell = new SaleBell(config.REDIS_URL, prefix, `seckill-bell-${process.pid}`)
+  bell.listen(writer)
+  bell.listen(watch)
+  bell.listen(sweep)
   const retentionMs = config.ORDER_RETENTION_S * 1000
   // The primary's periodic work; each pass covers every sale the watch knows.
   const jobs = [
-    new Periodic(config.SWEEP_MS, 'the expiry sweep', () =>
-      sweepOnce(redis, prefix, saleIds, (saleId) => {
-        watch.refresh(saleId).catch(() => {})
-      }),
-    ),
+    new Periodic(config.SWEEP_MS, 'the expiry sweep', () => sweep.once(saleIds())),
     new Periodic(pruneEveryMs(retentionMs), 'pruning final orders', () =>
       pruneOnce(redis, prefix, retentionMs, saleIds),
     ),
@@ -94,6 +107,7 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
       reconcileOnce(redis, pg, prefix, saleIds),
     ),
   ]
+  bell.start()
   await watch.start()
   hub.start()
   for (const job of jobs) job.start()
@@ -105,6 +119,7 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
 
   const close = async () => {
     process.off('SIGUSR2', reopenLogs)
+    bell.stop()
     watch.stop()
     // No retries from now on; an upsert in flight ends before pg.end() closes its connection.
     void mirror.stop()

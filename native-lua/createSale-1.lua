@@ -10,6 +10,8 @@
     ARGV[4] startsAt             epoch milliseconds, or "" (starts only when started by hand)
     ARGV[5] endsAt               epoch milliseconds, or "" (no end)
     ARGV[6] paymentTtlSeconds    integer 1..86400*30
+    ARGV[7] the sale's bell channel ({saleId}:bell), published on ("sale") once it is created, so
+                                 every node reads the new sale at once
 
   Output:
      1  created
@@ -27,12 +29,14 @@ local perUserLimit = tonumber(ARGV[3])
 local startsAt = ARGV[4]
 local endsAt = ARGV[5]
 local ttl = tonumber(ARGV[6])
+local bell = ARGV[7]
 
 local function isInt(x, lo, hi)
   return x ~= nil and x == math.floor(x) and x >= lo and x <= hi
 end
 
 -- Validate everything before the first write: Redis does not roll back a half-run script.
+if #ARGV ~= 7 then return {-6, 'ARGV'} end
 if type(name) ~= 'string' or #name < 1 or #name > 200 then return {-6, 'name'} end
 if not isInt(stock, 1, 1e9) then return {-6, 'stock'} end
 if not isInt(perUserLimit, 1, 1e9) then return {-6, 'perUserLimit'} end
@@ -52,4 +56,5 @@ rcall('HSET', saleKey,
   'name', name, 'stock', stock, 'sold', 0, 'perUserLimit', perUserLimit,
   'startsAt', startsAt, 'endsAt', endsAt, 'ttl', ttl,
   'started', 0, 'closed', 0, 'createdAt', nowMs)
+rcall('PUBLISH', bell, 'sale')
 return {1}

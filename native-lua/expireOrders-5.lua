@@ -13,6 +13,7 @@
     KEYS[5] order stream         ({saleId}:stream) the hand-off to the order writer
 
     ARGV[1] most                 the most orders to expire in this call (integer 1..1000)
+    ARGV[2] the sale's bell channel ({saleId}:bell), published on once when orders expired
 
   Output:
     {orders expired, units returned, orders still due (another call is needed)}
@@ -23,13 +24,14 @@
   An id in the deadlines whose order is gone or no longer reserved is dropped from them.
 
   Appends to KEYS[5], for every order expired: orderId, userId, quantity, createdAt, expiresAt,
-  idempotencyKey, status ("expired"), paidAt (""): the shape reserve-6.lua uses.
+  idempotencyKey, status ("expired"), paidAt (""): the shape reserve-6.lua uses. Publishes the
+  number of orders expired on the bell channel when there are any.
 ]]
 local rcall = redis.call
 local saleKey, usersKey, ordersKey, expiryKey, streamKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
-local most = tonumber(ARGV[1])
-if #ARGV ~= 1 or most == nil or most ~= math.floor(most) or most < 1 or most > 1000 then
+local most, bell = tonumber(ARGV[1]), ARGV[2]
+if #ARGV ~= 2 or most == nil or most ~= math.floor(most) or most < 1 or most > 1000 then
   return {-6}
 end
 
@@ -50,4 +52,5 @@ for _, orderId in ipairs(due) do
     rcall('ZREM', expiryKey, orderId)
   end
 end
+if expired > 0 then rcall('PUBLISH', bell, expired) end
 return {expired, units, rcall('ZCOUNT', expiryKey, '-inf', nowMs)}

@@ -22,6 +22,8 @@
     ARGV[base + 4] idempotency key, 0..512 bytes; "" for none
     (The HTTP layer allows 128 characters, src/identifier.ts; 128 UTF-8 characters are at most
     512 bytes. Lua counts bytes: this is only the bound that keeps the keys small.)
+    ARGV[2 + 4 * n] the sale's bell channel ({saleId}:bell), published on once when the call
+                 appended anything, so the order writers read the stream at once (no polling)
 
   Output: one reply per attempt, in input order: {code, remaining, orderId, quantity,
     createdAt, expiresAt} (times in epoch ms; the last four only when code >= 0)
@@ -38,16 +40,19 @@
   Appends to KEYS[5], for every new order: orderId, userId, quantity, createdAt, expiresAt,
   idempotencyKey, status ("reserved"), paidAt (""): the same fields settleOrder-5.lua and
   expireOrders-5.lua append when the order changes state, so the writer reads one shape. The
-  stream is never trimmed here.
+  stream is never trimmed here. Publishes on the bell channel the number of entries appended (when
+  there are any).
 ]]
 local rcall = redis.call
 local saleKey, usersKey, idemKey, ordersKey, streamKey, expiryKey =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
 local n = tonumber(ARGV[1])
-if n == nil or n ~= math.floor(n) or n < 1 or n > 1000 or #ARGV ~= 1 + 4 * n then
-  return redis.error_reply('ERR reserve: ARGV must be n followed by 4 values per attempt')
+if n == nil or n ~= math.floor(n) or n < 1 or n > 1000 or #ARGV ~= 2 + 4 * n then
+  return redis.error_reply(
+    'ERR reserve: ARGV must be n, 4 values per attempt, then the bell channel')
 end
+local bell = ARGV[2 + 4 * n]
 
 local replies = {}
 local f = rcall('HMGET', saleKey, 'stock', 'sold', 'perUserLimit', 'startsAt', 'endsAt', 'ttl',
@@ -74,6 +79,7 @@ local function existing(orderId)
   return {1, stock - sold, orderId, o.quantity, o.createdAt, o.expiresAt}
 end
 
+local appended = 0
 for i = 1, n do
   local base = 1 + 4 * (i - 1)
   local orderId, userId, qty, key = ARGV[base + 1], ARGV[base + 2], tonumber(ARGV[base + 3]), ARGV[base + 4]
@@ -106,6 +112,8 @@ for i = 1, n do
       'createdAt', nowMs, 'expiresAt', expiresAt, 'idempotencyKey', key, 'status', 'reserved',
       'paidAt', '')
     replies[i] = {0, stock - sold, orderId, qty, nowMs, expiresAt}
+    appended = appended + 1
   end
 end
+if appended > 0 then rcall('PUBLISH', bell, appended) end
 return replies

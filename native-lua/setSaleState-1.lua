@@ -5,6 +5,8 @@
     KEYS[1] sale hash            ({saleId}:sale)
 
     ARGV[1] action               "start" or "close"
+    ARGV[2] the sale's bell channel ({saleId}:bell), published on ("sale") when the sale changed,
+                                 so every node re-reads it at once
 
   Output:
      0  done (also when it was already so: both actions are idempotent)
@@ -16,15 +18,16 @@
 ]]
 local rcall = redis.call
 local saleKey = KEYS[1]
-local action = ARGV[1]
+local action, bell = ARGV[1], ARGV[2]
 
-if action ~= 'start' and action ~= 'close' then return -6 end
+if #ARGV ~= 2 or (action ~= 'start' and action ~= 'close') then return -6 end
 
 local f = rcall('HMGET', saleKey, 'stock', 'closed', 'endsAt')
 if not f[1] then return -5 end
 
 if action == 'close' then
   rcall('HSET', saleKey, 'closed', 1)
+  rcall('PUBLISH', bell, 'sale')
   return 0
 end
 
@@ -35,4 +38,5 @@ if f[3] and f[3] ~= '' then
   if nowMs >= tonumber(f[3]) then return -4 end
 end
 rcall('HSET', saleKey, 'started', 1)
+rcall('PUBLISH', bell, 'sale')
 return 0

@@ -14,6 +14,7 @@
 
     ARGV[1] action               "pay" | "cancel"
     ARGV[2] orderId              1..200 bytes
+    ARGV[3] the sale's bell channel ({saleId}:bell), published on when the order changed
 
   Output: {code, JSON of the order as it now is (absent for -10 and -6)}
      0  done: the order is now paid (pay) or cancelled (cancel)
@@ -29,12 +30,13 @@
 
   Appends to KEYS[5], for every change: orderId, userId, quantity, createdAt, expiresAt,
   idempotencyKey, status (the new one), paidAt ("" unless paid): the shape reserve-6.lua uses.
+  Publishes 1 on the bell channel after an append, as reserve-6.lua does.
 ]]
 local rcall = redis.call
 local saleKey, usersKey, ordersKey, expiryKey, streamKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local action, orderId = ARGV[1], ARGV[2]
+local action, orderId, bell = ARGV[1], ARGV[2], ARGV[3]
 
-if #ARGV ~= 2 or (action ~= 'pay' and action ~= 'cancel') or #orderId < 1 or #orderId > 200 then
+if #ARGV ~= 3 or (action ~= 'pay' and action ~= 'cancel') or #orderId < 1 or #orderId > 200 then
   return {-6}
 end
 
@@ -43,15 +45,21 @@ local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 --- @include "changeOrder"
 
+-- Ring the bell for the entry changeOrder appended; returns the order's JSON.
+local function changed(json)
+  rcall('PUBLISH', bell, 1)
+  return json
+end
+
 local raw = rcall('HGET', ordersKey, orderId)
 if not raw then return {-10} end
 local o = cjson.decode(raw)
 
 if o.status == 'reserved' and nowMs >= tonumber(o.expiresAt) then
-  return {-7, changeOrder(orderId, o, 'expired')}
+  return {-7, changed(changeOrder(orderId, o, 'expired'))}
 end
 if o.status == 'reserved' then
-  return {0, changeOrder(orderId, o, action == 'pay' and 'paid' or 'cancelled')}
+  return {0, changed(changeOrder(orderId, o, action == 'pay' and 'paid' or 'cancelled'))}
 end
 if o.status == 'expired' then return {-7, raw} end
 if action == 'pay' then

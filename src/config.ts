@@ -95,7 +95,12 @@ const schema = z.object({
   // Verified tokens kept per worker (two generations of this many, src/buyer-token.ts): a buyer
   // who presses "buy" again costs a Map lookup, not an Ed25519 check (~11k/s on one core).
   BUYER_TOKEN_CACHE: int('BUYER_TOKEN_CACHE', 10000, 0, 10000000),
+  // The shortest gap between two reads of a sale whose bell keeps ringing (a busy sale rings
+  // with every batch): its sold count reaches the workers this often.
   SALE_POLL_MS: int('SALE_POLL_MS', 200, 10, 60000),
+  // How often the primary reads every sale whatever its bell said: the safety net for a missed
+  // bell (a sale is otherwise re-read when its bell rings). 1,000 sales cost 1,000 reads each time.
+  SALE_RESYNC_MS: int('SALE_RESYNC_MS', 10000, 100, 3600000),
   // The longest a buyer waits on Redis: a batch unanswered this long is answered 503
   // outcome_unknown (it may have been reserved). A few hundred ms is far above a healthy batch's
   // round trip (under 15 ms at p99 in the benchmarks) and well below a client's patience.
@@ -135,8 +140,10 @@ const schema = z.object({
   WRITER_CLAIM_IDLE_MS: int('WRITER_CLAIM_IDLE_MS', 30000, 100, 3600000),
   // Deliveries of an entry PostgreSQL keeps refusing before it moves to the dead-letter stream.
   WRITER_MAX_DELIVERIES: int('WRITER_MAX_DELIVERIES', 5, 1, 1000),
-  // How often an idle writer looks for new entries: the floor of an order's time to PostgreSQL.
-  WRITER_IDLE_MS: int('WRITER_IDLE_MS', 20, 1, 10000),
+  // The writer reads a sale's stream when the sale's bell rings (the scripts publish when they
+  // append). This is its safety net for a missed bell: how often it reads every stream anyway.
+  // 10 s: 1,000 idle sales cost 100 reads a second; an order whose bell was lost waits that long.
+  WRITER_IDLE_MS: int('WRITER_IDLE_MS', 10000, 100, 3600000),
   // How often reserved orders past their deadline are expired and their units returned.
   SWEEP_MS: int('SWEEP_MS', 1000, 50, 600000),
   // How long a cancelled or expired order stays in Redis once PostgreSQL has it (replays with its

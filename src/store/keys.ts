@@ -26,6 +26,11 @@ export interface SaleKeys {
    * in that state; pruneOrders-3.lua forgets them after ORDER_RETENTION_S
    */
   readonly final: string
+  /**
+   * pub/sub channel (not a key): the scripts that append to `stream` publish on it in the same
+   * atomic call, so every node's order writer reads the stream at once instead of polling it
+   */
+  readonly bell: string
 }
 
 /** The order writers' consumer group on every sale's stream. */
@@ -42,6 +47,7 @@ export function saleKeys(prefix: string, saleId: string): SaleKeys {
     expiry: `${base}expiry`,
     dead: `${base}dead`,
     final: `${base}final`,
+    bell: `${base}bell`,
   }
 }
 
@@ -54,4 +60,18 @@ export function salesIndexKey(prefix: string): string {
 export function saleIdOfOrder(orderId: string): string | null {
   const dot = orderId.lastIndexOf('.')
   return dot > 0 ? orderId.slice(0, dot) : null
+}
+
+/** The pattern matching every sale's bell channel under `prefix` (glob characters escaped). */
+export function bellPattern(prefix: string): string {
+  return `${prefix.replace(/[*?[\]\\]/g, '\\$&')}{*}:bell`
+}
+
+/** The sale id a bell channel names, or null when it is not one under `prefix`. */
+export function saleIdOfBell(prefix: string, channel: string): string | null {
+  const head = `${prefix}{`
+  const tail = '}:bell'
+  if (!channel.startsWith(head) || !channel.endsWith(tail)) return null
+  const id = channel.slice(head.length, channel.length - tail.length)
+  return id === '' ? null : id
 }

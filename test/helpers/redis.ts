@@ -127,3 +127,30 @@ export async function snapshot(
   for (let i = 0; i < zset.length; i += 2) expiry[zset[i]!] = zset[i + 1]!
   return { sale, users, idem, orders, expiry, streamLength, streamLastId: last[0]?.[0] ?? '', keys }
 }
+
+/** What a script published on a sale's bell channel, for the scripts' contract tests. */
+export interface BellRecorder {
+  /** the messages received since the last call (every message published before it is in) */
+  take(): Promise<string[]>
+}
+
+/**
+ * Subscribe to `channel` on a connection of its own; `take` first PINGs that connection, so
+ * every message Redis queued for it before the PING (a script's PUBLISH that has returned) has
+ * arrived.
+ */
+export async function recordBell(t: Teardown, channel: string): Promise<BellRecorder> {
+  const sub = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
+  t.teardown(() => sub.quit())
+  const got: string[] = []
+  sub.on('message', (ch: string, message: string) => {
+    if (ch === channel) got.push(message)
+  })
+  await sub.subscribe(channel)
+  return {
+    async take() {
+      await sub.ping()
+      return got.splice(0)
+    },
+  }
+}

@@ -128,7 +128,7 @@ t.test(
   async (t) => {
     const srv = await startServer(t, {
       workers: 1,
-      env: { WRITER_MAX_DELIVERIES: '3', WRITER_IDLE_MS: '50' },
+      env: { WRITER_MAX_DELIVERIES: '3' },
     })
     await srv.sale('poison', { stock: 50, perUserLimit: 1 })
     const first = await srv.http.request(

@@ -1,10 +1,12 @@
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { SaleWatch } from '../../cluster/sale-watch'
 import { migrate } from '../../src/db/migrations'
 import { orderEntry } from '../../src/orders/order-record'
 import type { WriterLoop as Loop, WriterMetrics } from '../../src/orders/writer/writer-loop'
 import { saleKeys, salesIndexKey } from '../../src/store/keys'
+import { RESERVE } from '../../src/store/lua/reserve'
+import { SaleBell } from '../../src/store/sale-bell'
 import { DATABASE_URL, freshSchema, ordersOf, waitFor } from '../helpers/pg'
 import { freshPrefix, openRedis, REDIS_URL, seedSale } from '../helpers/redis'
 
@@ -48,12 +50,12 @@ function entry(saleId: string): string[] {
   })
 }
 
-function loopOn(prefix: string, schema: string, metrics: WriterMetrics): Loop {
+function loopOn(prefix: string, schema: string, metrics: WriterMetrics, idleMs = 20): Loop {
   return new WriterLoop(
     {
       threads: 1,
       consumer: 'n1',
-      idleMs: 20,
+      idleMs,
       claimIdleMs: 30_000,
       now: () => Date.now(),
       task: {
@@ -77,7 +79,11 @@ t.test(
     const { seen, metrics } = counting()
     const loop = loopOn(prefix, schema, metrics)
     // No workers here: the writer is the watch's only listener.
-    const watch = new SaleWatch(redis, prefix, 50, (err) => t.fail(err.message))
+    const watch = new SaleWatch(redis, prefix, {
+      ringGapMs: 50,
+      resyncMs: 50,
+      onError: (err) => t.fail(err.message),
+    })
     watch.onSale((sale) => loop.track(sale.id))
     // Another node's sale: its hash, its place in the index and one order, straight into Redis.
     const made = async (saleId: string) => {
@@ -101,5 +107,79 @@ t.test(
       watch.stop()
       await loop.stop()
     }
+  },
+)
+
+/** A loop whose safety-net read is an hour away, woken only by its bell; stopped at teardown. */
+async function belledLoop(t: Test, name: string) {
+  const redis = openRedis(t)
+  const prefix = freshPrefix(t, redis)
+  const { schema, pool } = freshSchema(t)
+  await migrate(pool, schema)
+  const { seen, metrics } = counting()
+  const loop = loopOn(prefix, schema, metrics, 3_600_000)
+  let resyncs = 0
+  const bell = new SaleBell(REDIS_URL, prefix, name)
+  bell.listen(loop)
+  bell.listen({ ring: () => {}, resync: () => void resyncs++ })
+  bell.start()
+  t.teardown(async () => {
+    bell.stop()
+    await loop.stop()
+  })
+  await waitFor('the bell subscribed', async () => resyncs === 1)
+  const k = saleKeys(prefix, 's1')
+  await seedSale(redis, k.sale, { stock: '100' })
+  loop.track('s1')
+  /** one purchase through reserve-6.lua, which rings the bell when it appends */
+  const buy = async (orderId: string) => {
+    const [r] = await redis.reserve(...RESERVE.keys(k), 1, orderId, orderId, 1, '', k.bell)
+    t.equal(r?.[0], 0, `${orderId} reserved`)
+  }
+  return { redis, pool, seen, buy, resyncs: () => resyncs }
+}
+
+t.test('a parked writer writes a new order when the purchase rings its bell', async (t) => {
+  const w = await belledLoop(t, `bell-test-${process.pid}-a`)
+  // The loop's first steps find an empty stream and park; nothing reads it for an hour but bells.
+  await new Promise((r) => setTimeout(r, 300))
+  for (const id of ['s1.a', 's1.b', 's1.c']) {
+    const t0 = Date.now()
+    await w.buy(id)
+    await waitFor(`${id} in PostgreSQL`, async () =>
+      (await ordersOf(w.pool, 's1')).some((o) => o.order_id === id),
+    )
+    t.ok(Date.now() - t0 < 5000, `${id} written within seconds, not at the hourly read`)
+  }
+  t.equal(w.seen.written, 3, 'each order written once')
+})
+
+t.test(
+  'the bell comes back by itself after its connection is killed, and reads what it missed',
+  async (t) => {
+    const name = `bell-test-${process.pid}-b`
+    const w = await belledLoop(t, name)
+    await new Promise((r) => setTimeout(r, 300))
+    await w.buy('s1.before')
+    await waitFor(
+      'the first order in PostgreSQL',
+      async () => (await ordersOf(w.pool, 's1')).length === 1,
+    )
+
+    // Kill the bell's connection; the order bought while it is down rings for nobody.
+    const list = String(await w.redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+    const id = new RegExp(`^id=(\\d+) .* name=${name} `, 'm').exec(list)?.[1]
+    t.ok(id, 'the bell has its own named connection')
+    t.equal(String(await w.redis.client('KILL', 'ID', id!)), '1', 'that connection was killed')
+    await w.buy('s1.during')
+    await waitFor('the bell resubscribed', async () => w.resyncs() === 2)
+    await waitFor('the order bought while it was down in PostgreSQL', async () =>
+      (await ordersOf(w.pool, 's1')).some((o) => o.order_id === 's1.during'),
+    )
+    await w.buy('s1.after')
+    await waitFor('the order bought after in PostgreSQL', async () =>
+      (await ordersOf(w.pool, 's1')).some((o) => o.order_id === 's1.after'),
+    )
+    t.equal(w.seen.written, 3, 'each order written once')
   },
 )

@@ -4,6 +4,7 @@ import {
   freshSale,
   keysUnder,
   openRedis,
+  recordBell,
   redisNowMs,
   type SaleHash,
   seedSale,
@@ -11,7 +12,7 @@ import {
 } from '../helpers/redis'
 
 /** Contract of native-lua/createSale-1.lua: KEYS[1] the sale hash; ARGV name, stock,
- * perUserLimit, startsAt, endsAt, paymentTtlSeconds. */
+ * perUserLimit, startsAt, endsAt, paymentTtlSeconds, the sale's bell channel. */
 
 const redis = openRedis(t)
 
@@ -188,14 +189,20 @@ function invalidRows(): Row[] {
 for (const row of rows) {
   t.test(row.should, async (t) => {
     const k = freshSale(t, redis)
+    const bell = await recordBell(t, k.bell)
     if (row.before) await seedSale(redis, k.sale, row.before)
     const before = await snapshot(redis, k)
 
     const t0 = await redisNowMs(redis)
-    const reply = await redis.createSale(...CREATE_SALE.keys(k), ...row.argv)
+    const reply = await redis.createSale(...CREATE_SALE.keys(k), ...row.argv, k.bell)
     const t1 = await redisNowMs(redis)
 
     t.same(reply, row.reply, 'reply')
+    t.same(
+      await bell.take(),
+      row.reply[0] === 1 ? ['sale'] : [],
+      'the bell rang ("sale") only when the sale was created',
+    )
     const after = await snapshot(redis, k)
     if (row.after === 'unchanged') {
       t.same(after, before, 'every key under the prefix is as before')
@@ -211,10 +218,10 @@ for (const row of rows) {
 
 t.test('a second create of the same id answers -1 and keeps the first sale', async (t) => {
   const k = freshSale(t, redis)
-  t.same(await redis.createSale(...CREATE_SALE.keys(k), ...argv()), [1])
+  t.same(await redis.createSale(...CREATE_SALE.keys(k), ...argv(), k.bell), [1])
   const first = await snapshot(redis, k)
   t.same(
-    await redis.createSale(...CREATE_SALE.keys(k), ...argv({ name: 'Other', stock: 99 })),
+    await redis.createSale(...CREATE_SALE.keys(k), ...argv({ name: 'Other', stock: 99 }), k.bell),
     [-1],
   )
   t.same(await snapshot(redis, k), first, 'the first sale is untouched')

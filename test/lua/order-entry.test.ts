@@ -25,14 +25,15 @@ t.test('reserve-6.lua and settleOrder-5.lua append entries in the codec shape', 
   const k = freshSale(t, redis)
   await seedSale(redis, k.sale, {})
   const keys = RESERVE.keys(k)
-  const [reserved] = await redis.reserve(...keys, 1, 's1.o1', 'u1', 2, 'key-1')
+  const [reserved] = await redis.reserve(...keys, 1, 's1.o1', 'u1', 2, 'key-1', k.bell)
   t.equal(reserved?.[0], 0, 'a new order')
   const paid = (await callScript(redis, SETTLE_ORDER.command, SETTLE_ORDER.keys(k), [
     'pay',
     's1.o1',
+    k.bell,
   ])) as [number, string]
   t.equal(paid[0], 0, 'paid')
-  await redis.reserve(...keys, 1, 's1.o2', '', 1, '')
+  await redis.reserve(...keys, 1, 's1.o2', '', 1, '', k.bell)
 
   const entries = (await redis.xrange(k.stream, '-', '+')) as Entry[]
   t.equal(entries.length, 3, 'reserve, pay, reserve')
@@ -42,11 +43,11 @@ t.test('reserve-6.lua and settleOrder-5.lua append entries in the codec shape', 
 t.test('expireOrders-5.lua appends entries in the codec shape', async (t) => {
   const k = freshSale(t, redis)
   await seedSale(redis, k.sale, { ttl: '1' })
-  await redis.reserve(...RESERVE.keys(k), 1, 's1.o1', 'u1', 1, 'key-1')
+  await redis.reserve(...RESERVE.keys(k), 1, 's1.o1', 'u1', 1, 'key-1', k.bell)
   // The payment window of 1 s passes on Redis's clock.
   const due = Number(await redis.zscore(k.expiry, 's1.o1'))
   while ((await redisNowMs(redis)) < due) await new Promise((r) => setTimeout(r, 50))
-  const swept = await callScript(redis, EXPIRE_ORDERS.command, EXPIRE_ORDERS.keys(k), [10])
+  const swept = await callScript(redis, EXPIRE_ORDERS.command, EXPIRE_ORDERS.keys(k), [10, k.bell])
   t.same(swept, [1, 1, 0], 'the order expired')
 
   const entries = (await redis.xrange(k.stream, '-', '+')) as Entry[]

@@ -5,6 +5,7 @@ import {
   freshSale,
   openRedis,
   type ReserveRawReply,
+  recordBell,
   redisNowMs,
   type SaleHash,
   type SaleSnapshot,
@@ -14,7 +15,7 @@ import {
 
 /**
  * Contract of native-lua/reserve-6.lua. KEYS: sale, users, idem, orders, stream, expiry. ARGV: n, then
- * orderId, userId, quantity, idempotency key per attempt. Every row runs on a fresh prefix; the
+ * orderId, userId, quantity, idempotency key per attempt, then the bell channel. Every row runs on a fresh prefix; the
  * default sale (helpers/redis.ts) is started and open: 10 units, 2 per user, 300 s to pay.
  */
 
@@ -652,6 +653,7 @@ function reserve(
 for (const row of rows) {
   t.test(row.should, async (t) => {
     const k = freshSale(t, redis)
+    const bell = await recordBell(t, k.bell)
     const sale = await seed(k, row.before)
     const first = await snapshot(redis, k)
     const stock = sale ? Number(sale.stock) : 0
@@ -665,7 +667,7 @@ for (const row of rows) {
     let prev: SaleSnapshot = first
     for (const [c, call] of row.calls.entries()) {
       const t0 = await redisNowMs(redis)
-      const replies = await reserve(k, argvOf(call.attempts))
+      const replies = await reserve(k, [...argvOf(call.attempts), k.bell])
       const t1 = await redisNowMs(redis)
       const label = `call ${c + 1}`
 
@@ -721,6 +723,11 @@ for (const row of rows) {
         expectedEntries,
         `${label}: one stream entry per new order (code 0), with its fields, and no other`,
       )
+      t.same(
+        await bell.take(),
+        expectedEntries.length > 0 ? [String(expectedEntries.length)] : [],
+        `${label}: the bell rang once, with the number of entries, only when there were any`,
+      )
       const now = await snapshot(redis, k)
       if (expectedEntries.length === 0) {
         t.same(now, prev, `${label}: no new order, so nothing changed`)
@@ -763,18 +770,22 @@ for (const row of rows) {
   })
 }
 
-/** Calls whose ARGV does not hold n attempts of 4 values: a caller fault, answered by an error. */
+/**
+ * Calls whose ARGV does not hold n attempts of 4 values and the bell channel: a caller fault,
+ * answered by an error.
+ */
 const malformed: [string, (string | number)[]][] = [
   ['no ARGV at all', []],
   ['n = 0 and no attempt', [0]],
-  ['n = 0 followed by one attempt', [0, 'o1', 'u1', 1, '']],
-  ['n = 2 with one attempt', [2, 'o1', 'u1', 1, '']],
-  ['n = 1 with three values', [1, 'o1', 'u1', 1]],
-  ['n = 1 with five values', [1, 'o1', 'u1', 1, '', 'extra']],
-  ['n that is not a number', ['abc', 'o1', 'u1', 1, '']],
-  ['a fractional n', ['1.5', 'o1', 'u1', 1, '']],
-  ['a negative n', [-1]],
-  ['n = 1001, over the batch bound, with 1001 attempts', [1001, ...manyAttempts(1001)]],
+  ['n = 0 followed by one attempt', [0, 'o1', 'u1', 1, '', 'bell']],
+  ['n = 2 with one attempt', [2, 'o1', 'u1', 1, '', 'bell']],
+  ['n = 1 with three values', [1, 'o1', 'u1', 1, 'bell']],
+  ['n = 1 with five values', [1, 'o1', 'u1', 1, '', 'extra', 'bell']],
+  ['n = 1 with no bell channel', [1, 'o1', 'u1', 1, '']],
+  ['n that is not a number', ['abc', 'o1', 'u1', 1, '', 'bell']],
+  ['a fractional n', ['1.5', 'o1', 'u1', 1, '', 'bell']],
+  ['a negative n', [-1, 'bell']],
+  ['n = 1001, over the batch bound, with 1001 attempts', [1001, ...manyAttempts(1001), 'bell']],
 ]
 
 function manyAttempts(n: number): (string | number)[] {
@@ -792,7 +803,7 @@ for (const [what, argv] of malformed) {
       const before = await snapshot(redis, k)
       await t.rejects(
         reserve(k, argv),
-        /^ERR reserve: ARGV must be n followed by 4 values per attempt/,
+        /^ERR reserve: ARGV must be n, 4 values per attempt, then the bell channel/,
       )
       t.same(await snapshot(redis, k), before, 'every key under the prefix is as before')
     },
@@ -802,7 +813,7 @@ for (const [what, argv] of malformed) {
 t.test('decides the largest batch (1000 attempts) in one call, one reply each', async (t) => {
   const k = freshSale(t, redis)
   await seedSale(redis, k.sale, { stock: '600' })
-  const replies = await reserve(k, [1000, ...manyAttempts(1000)])
+  const replies = await reserve(k, [1000, ...manyAttempts(1000), k.bell])
   t.equal(replies.length, 1000, 'one reply per attempt')
   t.same(
     replies.map((r) => r[0]),

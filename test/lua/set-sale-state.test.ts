@@ -1,6 +1,13 @@
 import t from 'tap'
 import { SET_SALE_STATE } from '../../src/store/lua/set-sale-state'
-import { freshSale, openRedis, type SaleHash, seedSale, snapshot } from '../helpers/redis'
+import {
+  freshSale,
+  openRedis,
+  recordBell,
+  type SaleHash,
+  seedSale,
+  snapshot,
+} from '../helpers/redis'
 
 /** Contract of native-lua/setSaleState-1.lua: KEYS[1] the sale hash; ARGV[1] "start" or "close". */
 
@@ -135,14 +142,20 @@ const rows: Row[] = [
 for (const row of rows) {
   t.test(row.should, async (t) => {
     const k = freshSale(t, redis)
+    const bell = await recordBell(t, k.bell)
     const seeded = row.before ? await seedSale(redis, k.sale, row.before) : null
     const before = await snapshot(redis, k)
 
     for (const [argv, reply] of row.calls) {
       t.equal(
-        await redis.setSaleState(...SET_SALE_STATE.keys(k), ...argv),
+        await redis.setSaleState(...SET_SALE_STATE.keys(k), ...argv, k.bell),
         reply,
         `${JSON.stringify(argv)} answers ${reply}`,
+      )
+      t.same(
+        await bell.take(),
+        reply === 0 ? ['sale'] : [],
+        `${JSON.stringify(argv)}: the bell rang ("sale") only when it was done`,
       )
     }
 

@@ -6,6 +6,7 @@ import { SETTLE_ORDER } from '../../src/store/lua/settle-order'
 import {
   freshSale,
   openRedis,
+  recordBell,
   redisNowMs,
   type SaleHash,
   type SaleSnapshot,
@@ -16,7 +17,8 @@ import {
 /**
  * Contract of the two scripts that move an order out of reserved, together because rows mix
  * them (a pay racing the sweep): native-lua/settleOrder-5.lua (ARGV: "pay" | "cancel", orderId)
- * and native-lua/expireOrders-5.lua (ARGV: the most orders to expire). KEYS of both: sale, users,
+ * and native-lua/expireOrders-5.lua (ARGV: the most orders to expire), each with the sale's bell
+ * channel last. KEYS of both: sale, users,
  * orders, expiry, stream. Every row runs on a fresh prefix; the state before is written directly,
  * in the shape reserve-6.lua leaves it, with deadlines an hour or more from Redis TIME.
  */
@@ -731,10 +733,10 @@ function parseOrders(orders: Record<string, string>): Record<string, OrderJson> 
   )
 }
 
-/** The raw reply: the point of a contract test. */
+/** The raw reply: the point of a contract test. The sale's bell channel is the last ARGV. */
 function run(k: Keys, call: Call): Promise<(string | number)[]> {
   const script = call.script === 'settleOrder' ? SETTLE_ORDER : EXPIRE_ORDERS
-  return callScript(redis, script.command, script.keys(k), call.argv) as Promise<
+  return callScript(redis, script.command, script.keys(k), [...call.argv, k.bell]) as Promise<
     (string | number)[]
   >
 }
@@ -747,6 +749,7 @@ async function entriesAfter(k: Keys, lastId: string): Promise<[string, string[]]
 for (const row of rows) {
   t.test(row.should, async (t) => {
     const k = freshSale(t, redis)
+    const bell = await recordBell(t, k.bell)
     const seeded = await seed(k, row.before)
     const first = await snapshot(redis, k)
     /** orderId -> paidAt, for the orders paid by a call of this row */
@@ -761,6 +764,11 @@ for (const row of rows) {
       const t1 = await redisNowMs(redis)
       const now = await snapshot(redis, k)
       const added = await entriesAfter(k, prev.streamLastId)
+      t.same(
+        await bell.take(),
+        added.length > 0 ? [String(added.length)] : [],
+        `${label}: the bell rang once, with the number of entries, only when there were any`,
+      )
       const before = parseOrders(prev.orders)
       const after = parseOrders(now.orders)
 

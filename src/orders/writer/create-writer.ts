@@ -4,7 +4,8 @@ import { WriterLoop, type WriterMetrics } from './writer-loop'
 
 /**
  * This node's order writer, configured from the node's config, its threads started. It writes a
- * sale's orders from the moment it is told about the sale (`track`) until `stop()`.
+ * sale's orders from the moment it is told about the sale (`track`) until `stop()`; a sale's
+ * stream is read when the sale's bell rings (`ring`, from the node's SaleBell).
  */
 export function createOrderWriter(
   config: Config,

@@ -1,23 +1,26 @@
 import { join } from 'node:path'
 import Piscina from 'piscina'
 import { log } from '../../log'
+import type { BellListener } from '../../store/sale-bell'
 import { failedResult, type ReadFrom, type WriteJob, type WriteResult } from './write-job'
 import type { WriterTaskData } from './writer-task'
 
 /**
  * Drives the order writer: one loop per sale, each running one step at a time on the Piscina
  * pool. A loop starts by re-reading this consumer's own pending entries (what a crash left),
- * then reads new entries, and every claimIdleMs / 2 takes over entries idle in a dead consumer's
- * pending list. A failed step (PostgreSQL down) is retried with back-off; the entries wait in
- * Redis, so the sale goes on and the backlog drains when PostgreSQL is back.
+ * then reads new entries while there are any, and parks. A parked loop costs nothing: it steps
+ * again when the sale's bell rings (`ring`, from the scripts that append to the stream, through
+ * src/store/sale-bell.ts), on the slow safety-net read every idleMs (a bell can be missed), and, while
+ * the stream holds entries this consumer cannot read (pending with another consumer), every
+ * claimIdleMs / 2 to take over what a dead consumer left (XAUTOCLAIM). A failed step
+ * (PostgreSQL down) is retried with back-off, whatever rings; the entries wait in Redis, so the
+ * sale goes on and the backlog drains when PostgreSQL is back.
  *
  * How it learns about sales: `track(saleId)`, called by whatever watches the sales. The primary
  * feeds it from its sale watch as a listener (cluster/sale-watch.ts), not from the broadcast to
  * its workers: the watch reads the sales index every SALE_POLL_MS, so a sale made on another
  * node sharing this Redis is written here too, and it re-reads a sale at once when this node's
- * workers create or change one, so a local sale is written from its first order. Chosen over the
- * loop reading the index itself, which would poll the same index a second time and leave a new
- * local sale waiting up to a poll interval (test/integration/sold-out.test.ts runs with 60 s).
+ * workers create or change one, so a local sale is written from its first order.
  */
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 5000
@@ -25,6 +28,7 @@ const BACKOFF_MAX_MS = 5000
 export interface WriterLoopOptions {
   readonly threads: number
   readonly consumer: string
+  /** the safety-net read of every parked sale (0: never) */
   readonly idleMs: number
   readonly claimIdleMs: number
   readonly task: WriterTaskData
@@ -53,12 +57,17 @@ interface SaleLoop {
   nextClaimAt: number
   failures: number
   timer: NodeJS.Timeout | null
+  /** what the timer waits for: a back-off is not cut short by a bell, a claim wait is */
+  waiting: 'step' | 'backoff' | 'claim'
   running: Promise<void> | null
+  /** the bell rang while a step ran: that step may have read before the new entries */
+  rang: boolean
 }
 
-export class WriterLoop {
+export class WriterLoop implements BellListener {
   private readonly pool: Piscina
   private readonly loops = new Map<string, SaleLoop>()
+  private readonly safetyNet: NodeJS.Timeout | null
   private stopped = false
 
   constructor(
@@ -78,6 +87,12 @@ export class WriterLoop {
       atomics: 'async',
       workerData: o.task,
     })
+    this.safetyNet =
+      o.idleMs > 0
+        ? setInterval(() => {
+            this.resync()
+          }, o.idleMs)
+        : null
   }
 
   /** Start writing a sale's orders (once per sale id; later calls do nothing). */
@@ -90,24 +105,55 @@ export class WriterLoop {
       nextClaimAt: 0,
       failures: 0,
       timer: null,
+      waiting: 'step',
       running: null,
+      rang: false,
     }
     this.loops.set(saleId, s)
-    this.schedule(s, 0)
+    this.schedule(s, 0, 'step')
+  }
+
+  /**
+   * The sale's stream has new entries: a parked loop steps now, a running one steps again after
+   * its step. A loop backing off after a failure keeps its back-off (a bell per purchase must
+   * not hammer a PostgreSQL that is down). A sale not tracked yet is read from its start when
+   * the watch reports it.
+   */
+  ring(saleId: string): void {
+    const s = this.loops.get(saleId)
+    if (s === undefined || this.stopped) return
+    if (s.running !== null) {
+      s.rang = true
+      return
+    }
+    if (s.timer !== null) {
+      if (s.waiting !== 'claim') return
+      clearTimeout(s.timer)
+      s.timer = null
+    }
+    this.schedule(s, 0, 'step')
+  }
+
+  /** Every sale may have new entries (bells may have been missed): each reads its stream. */
+  resync(): void {
+    for (const saleId of this.loops.keys()) this.ring(saleId)
   }
 
   /** Let running steps finish (they commit and ack), start no new one, and close the threads. */
   async stop(): Promise<void> {
     this.stopped = true
+    if (this.safetyNet) clearInterval(this.safetyNet)
     for (const s of this.loops.values()) if (s.timer) clearTimeout(s.timer)
     await Promise.all([...this.loops.values()].map((s) => s.running))
     await this.pool.destroy()
   }
 
-  private schedule(s: SaleLoop, delayMs: number): void {
+  private schedule(s: SaleLoop, delayMs: number, waiting: SaleLoop['waiting']): void {
     if (this.stopped) return
+    s.waiting = waiting
     s.timer = setTimeout(() => {
       s.timer = null
+      s.rang = false
       s.running = this.step(s).finally(() => {
         s.running = null
       })
@@ -125,7 +171,8 @@ export class WriterLoop {
       r = failedResult('0-0', 0, err)
     }
     this.account(s.saleId, r)
-    this.schedule(s, this.after(s, from, r, now))
+    const next = this.after(s, from, r, now)
+    if (next !== null) this.schedule(s, next.delayMs, next.waiting)
   }
 
   /** A step's result in the metrics. */
@@ -148,8 +195,13 @@ export class WriterLoop {
       .set(r.oldestMs === null ? 0 : Math.max(0, this.o.now() - r.oldestMs) / 1000)
   }
 
-  /** Move the sale's loop on after a step; returns the delay before the next step. */
-  private after(s: SaleLoop, from: ReadFrom, r: WriteResult, now: number): number {
+  /** Move the sale's loop on after a step; returns when to step next, or null to park. */
+  private after(
+    s: SaleLoop,
+    from: ReadFrom,
+    r: WriteResult,
+    now: number,
+  ): { delayMs: number; waiting: SaleLoop['waiting'] } | null {
     if (r.error !== null) {
       if (s.failures++ === 0) {
         log.error(
@@ -159,22 +211,34 @@ export class WriterLoop {
       }
       // Whatever was read is now pending with this consumer: read it again first.
       s.mode = 'pending'
-      return Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (s.failures - 1))
+      const delayMs = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (s.failures - 1))
+      return { delayMs, waiting: 'backoff' }
     }
     if (s.failures > 0) {
       log.info({ sale: s.saleId, failedSteps: s.failures }, 'the order writer writes again')
       s.failures = 0
     }
-    if (from === 'claim') {
-      s.cursor = r.more ? r.cursor : '0-0'
-      if (!r.more) s.nextClaimAt = now + this.o.claimIdleMs / 2
-    }
     if (r.leftPending > 0) {
       // A row PostgreSQL refused waits for its next delivery (or the dead-letter stream).
       s.mode = 'pending'
-      return BACKOFF_MIN_MS
+      return { delayMs: BACKOFF_MIN_MS, waiting: 'backoff' }
     }
-    if (from === 'pending' && r.read === 0) s.mode = 'new'
-    return r.more || (from === 'pending' && r.read > 0) ? 0 : this.o.idleMs
+    if (from === 'claim') {
+      s.cursor = r.more ? r.cursor : '0-0'
+      if (!r.more) s.nextClaimAt = now + this.o.claimIdleMs / 2
+      // New entries are read right after a claim pass (the claim may have been due on a bell).
+      return { delayMs: 0, waiting: 'step' }
+    }
+    if (from === 'pending') {
+      if (r.read === 0) s.mode = 'new'
+      return { delayMs: 0, waiting: 'step' }
+    }
+    if (r.more || s.rang) return { delayMs: 0, waiting: 'step' }
+    // Nothing more to read. Entries still in the stream are pending with another consumer:
+    // if it died, they are taken over once they have been idle for claimIdleMs.
+    if (r.backlog !== 0) {
+      return { delayMs: Math.max(0, s.nextClaimAt - Date.now()), waiting: 'claim' }
+    }
+    return null
   }
 }

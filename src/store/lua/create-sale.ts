@@ -6,6 +6,7 @@ export const CREATE_SALE = saleScript(
   'createSale-1.lua',
   { 1: 'created', [-1]: 'exists', [-6]: 'bad_request' } as const,
   (k): [sale: string] => [k.sale],
+  { rings: true },
 )
 
 export interface SaleDefinitionArgs {

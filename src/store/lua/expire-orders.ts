@@ -1,4 +1,5 @@
 import type Redis from 'ioredis'
+import { saleKeys } from '../keys'
 import { countsOf, runOnSale, saleScript } from './script-call'
 import { SETTLE_ORDER } from './settle-order'
 
@@ -10,6 +11,7 @@ export const EXPIRE_ORDERS = saleScript(
   'expireOrders-5.lua',
   { [-6]: 'bad_request' } as const,
   SETTLE_ORDER.keys,
+  { rings: true },
 )
 
 export interface ExpireOrdersResult {
@@ -29,4 +31,17 @@ export async function callExpireOrders(
   const reply = await runOnSale(redis, EXPIRE_ORDERS, prefix, saleId, [most])
   const [expired = 0, unitsReturned = 0, stillDue = 0] = countsOf(EXPIRE_ORDERS, reply)
   return { expired, unitsReturned, stillDue }
+}
+
+/**
+ * The earliest payment deadline among the sale's reserved orders (Redis-clock ms), or null when
+ * none is reserved: when the sweep needs to look at the sale again.
+ */
+export async function nextDeadline(
+  redis: Redis,
+  prefix: string,
+  saleId: string,
+): Promise<number | null> {
+  const first = await redis.zrange(saleKeys(prefix, saleId).expiry, 0, 0, 'WITHSCORES')
+  return first[1] === undefined ? null : Number(first[1])
 }

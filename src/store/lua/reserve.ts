@@ -15,6 +15,7 @@ export const RESERVE = saleScript(
     [-6]: 'bad_request',
   } as const,
   (k) => [k.sale, k.users, k.idem, k.orders, k.stream, k.expiry],
+  { rings: true },
 )
 
 export type ReserveOutcomeName = OutcomeOf<typeof RESERVE>

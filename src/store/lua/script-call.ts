@@ -21,6 +21,12 @@ export interface SaleScript<C extends ReplyCodes, K extends readonly string[] = 
   readonly codes: C
   /** KEYS, in the order of the script's header: built here and nowhere else */
   keys(k: SaleKeys): K
+  /**
+   * The script changes the sale or appends to its order stream and rings the sale's bell
+   * (publishes on it, src/store/sale-bell.ts): its last ARGV is the bell channel, added by
+   * runOnSale.
+   */
+  readonly rings: boolean
 }
 
 /** The names a script's replies can have. */
@@ -30,10 +36,11 @@ export function saleScript<C extends ReplyCodes, K extends readonly string[]>(
   file: string,
   codes: C,
   keys: (k: SaleKeys) => K,
+  o: { rings?: boolean } = {},
 ): SaleScript<C, K> {
   const m = /^([A-Za-z]+)-\d+\.lua$/.exec(file)
   if (!m) throw new Error(`${file} is not a script file name (<command>-<numberOfKeys>.lua)`)
-  return Object.freeze({ file, command: m[1]!, codes, keys })
+  return Object.freeze({ file, command: m[1]!, codes, keys, rings: o.rings === true })
 }
 
 type RawCommand = (...args: ScriptArg[]) => Promise<unknown>
@@ -52,7 +59,7 @@ export function callScript(
   return run.apply(redis, [...keys, ...argv])
 }
 
-/** Run `script` on the keys of sale `saleId`. */
+/** Run `script` on the keys of sale `saleId` (then the sale's bell channel, for one that rings). */
 export function runOnSale(
   redis: Redis,
   script: SaleScript<ReplyCodes, readonly string[]>,
@@ -60,7 +67,8 @@ export function runOnSale(
   saleId: string,
   argv: readonly ScriptArg[],
 ): Promise<unknown> {
-  return callScript(redis, script.command, script.keys(saleKeys(prefix, saleId)), argv)
+  const k = saleKeys(prefix, saleId)
+  return callScript(redis, script.command, script.keys(k), script.rings ? [...argv, k.bell] : argv)
 }
 
 /**

@@ -6,6 +6,7 @@ export const SET_SALE_STATE = saleScript(
   'setSaleState-1.lua',
   { 0: 'ok', [-4]: 'closed', [-5]: 'not_found', [-6]: 'bad_request' } as const,
   (k): [sale: string] => [k.sale],
+  { rings: true },
 )
 
 export type SetSaleStateOutcome = OutcomeOf<typeof SET_SALE_STATE>

@@ -14,6 +14,7 @@ export const SETTLE_ORDER = saleScript(
     [-6]: 'bad_request',
   } as const,
   (k) => [k.sale, k.users, k.orders, k.expiry, k.stream],
+  { rings: true },
 )
 
 export type SettleOrderResult =
