@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { until } from '../../bench/harness/poll'
-import { freePort, launch, ROOT } from '../../bench/harness/spawn'
-import type { Teardown } from '../../bench/harness/teardown'
+import { until } from './poll'
+import { freePort, launch, ROOT } from './spawn'
+import type { Teardown } from './teardown'
 
 /** lvs/nginx/nginx.conf as shipped. */
 export const shippedNginxConf = () => readFileSync(join(ROOT, 'lvs', 'nginx', 'nginx.conf'), 'utf8')
