@@ -1,12 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, platform, release, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { type Check, check, type ServerRole, sanity } from './checks'
+import { abChecks, type Check, check, type ServerRole, sanity } from './checks'
 import { buildGoReference, GO_REFERENCE, startGoReference } from './go-reference'
 import { openSale } from './harness/admin'
+import { inFrontOf, startNginx } from './harness/nginx'
 import { startBareUws, startSeckill } from './harness/servers'
 import { storeFixture } from './harness/store-fixture'
-import { Teardowns } from './harness/teardown'
+import { type Teardown, Teardowns } from './harness/teardown'
+import { abToolsMissing, runAb } from './load/ab'
 import { runAutocannon } from './load/autocannon'
 import type { LoadResult, LoadSpec } from './load/load-spec'
 import { runOpenLoop } from './load/open-loop'
@@ -14,6 +16,8 @@ import { runWrk, wrkInstalled } from './load/wrk'
 import { type BenchOptions, readOptions, USAGE } from './options'
 import { renderHtml } from './report/html'
 import {
+  abRows,
+  markdown,
   markdownTable,
   type RoleCheck,
   type RunReport,
@@ -29,6 +33,9 @@ import { verify } from './verify'
  * server, with the same load; a side-by-side table, a JSON file and an HTML report per run.
  *
  *   npm run bench -- [--scenario seed,storm] [--quick] [--tool wrk] [--target http://host:port]
+ *
+ * The ab scenarios load each server through nginx from lvs/nginx/nginx.conf, started in front of
+ * it for its run, so that ApacheBench (HTTP/1.0) runs the article's own command.
  */
 const step = (s: string) => process.stderr.write(`bench: ${s}\n`)
 
@@ -37,6 +44,7 @@ function generator(
   wrk: boolean,
   p: Plan,
 ): (spec: LoadSpec) => Promise<LoadResult> {
+  if (p.ab) return runAb
   if (p.openLoop) return runOpenLoop
   return wrk ? (spec) => runWrk(spec, o.threads) : runAutocannon
 }
@@ -48,6 +56,16 @@ async function presell(origin: string, units: number): Promise<void> {
     if (!(await res.text()).includes('"code":1,'))
       throw new Error(`${origin}: could not buy a unit before the load`)
   }
+}
+
+/**
+ * Where the load for the server at `origin` goes: the server itself, or (ab) nginx from the
+ * shipped config in front of it, stopped with `t` before the server is.
+ */
+async function entry(o: BenchOptions, p: Plan, t: Teardown, origin: string): Promise<string> {
+  if (!p.ab) return origin
+  const port = await startNginx(t, inFrontOf(new URL(origin).host, o.nginxWorkers))
+  return `http://127.0.0.1:${port}`
 }
 
 async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<ScenarioReport> {
@@ -63,11 +81,14 @@ async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<Scen
     const bare = new Teardowns()
     try {
       await startBareUws(bare, { port: o.port, workers: o.workers, body: p.baselineBody })
-      results.baseline = await load({ ...p.load, origin, label: `${p.name} baseline` })
+      const via = await entry(o, p, bare, origin)
+      results.baseline = await load({ ...p.load, origin: via, label: `${p.name} baseline` })
     } finally {
       await bare.run()
     }
     record('baseline', sanity(p, results.baseline, 'baseline'))
+    // It answers one body to everything: it sells nothing.
+    record('baseline', abChecks(p, results.baseline, 0))
   }
 
   step(`${p.name}: seckill (${o.workers} workers)`)
@@ -78,11 +99,13 @@ async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<Scen
     await startSeckill(td, { port: o.port, workers: o.workers, env })
     await openSale(o.port, SALE_ID, p.stock)
     await presell(origin, p.presold)
+    const via = await entry(o, p, td, origin)
     const startedAt = Date.now()
-    results.seckill = await load({ ...p.load, origin, label: `${p.name} seckill` })
+    results.seckill = await load({ ...p.load, origin: via, label: `${p.name} seckill` })
     record('seckill', sanity(p, results.seckill, 'seckill'))
     verification = await verify(p, results.seckill, o.port, st, startedAt)
     record('seckill', verification.checks)
+    record('seckill', abChecks(p, results.seckill, verification.sold))
   } finally {
     // The server stops first, then its keys and schema go (last registered, first undone).
     await td.run()
@@ -90,16 +113,26 @@ async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<Scen
 
   if (o.target) {
     step(`${p.name}: target ${o.target}`)
-    results.target = await load({ ...p.load, origin: o.target, label: `${p.name} target` })
+    const tt = new Teardowns()
+    try {
+      const via = await entry(o, p, tt, o.target)
+      results.target = await load({ ...p.load, origin: via, label: `${p.name} target` })
+    } finally {
+      await tt.run()
+    }
     record('target', sanity(p, results.target, 'target'))
+    record('target', abChecks(p, results.target, null))
   }
   if (o.goReference) {
     step(`${p.name}: ${GO_REFERENCE}`)
-    // seckill has stopped: its port is free again.
-    const go = await startGoReference(o.port, o.redis, p.stock)
+    const gt = new Teardowns()
     try {
+      // seckill has stopped: its port is free again.
+      const go = await startGoReference(o.port, o.redis, p.stock)
+      gt.teardown(() => go.close())
       await presell(go.origin, p.presold)
-      results.target = await load({ ...p.load, origin: go.origin, label: `${p.name} go` })
+      const via = await entry(o, p, gt, go.origin)
+      results.target = await load({ ...p.load, origin: via, label: `${p.name} go` })
       record('target', sanity(p, results.target, 'target'))
       const sold = (await go.sold()) - p.presold
       const cs = [
@@ -117,8 +150,9 @@ async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<Scen
         )
       }
       record('target', cs)
+      record('target', abChecks(p, results.target, sold))
     } finally {
-      await go.close()
+      await gt.run()
     }
   }
   return { name: p.name, title: p.title, load: p.load, results, verification, checks }
@@ -152,6 +186,16 @@ async function main(): Promise<number> {
     }
     step(`skipping ${why}`)
     names = names.filter((n) => n !== 'close')
+  }
+  const viaAb = names.filter((n) => plan(n, o).ab)
+  const why = viaAb.length > 0 ? abToolsMissing() : null
+  if (why) {
+    if (o.named) {
+      process.stderr.write(`bench: ${why}\n`)
+      return 2
+    }
+    step(`skipping ${why}`)
+    names = names.filter((n) => !viaAb.includes(n))
   }
   if (o.target) {
     // Fail before minutes of load if the target is not there.
@@ -202,6 +246,13 @@ async function main(): Promise<number> {
     `\nseckill benchmark: ${report.machine.cores} cores, ${o.workers} workers; load generator on the same cores\n`,
   )
   console.table(tableRows(report))
+  const ab = abRows(report)
+  if (ab.length > 0) {
+    console.log(
+      "\nApacheBench's own numbers, through nginx (lvs/nginx/nginx.conf) in front of each server:",
+    )
+    console.table(ab)
+  }
   for (const s of scenarios) {
     const failed = s.checks.filter((c) => !c.ok)
     for (const c of failed) console.log(`FAILED ${s.name} ${c.role}: ${c.what}: ${c.detail}`)
@@ -213,7 +264,9 @@ async function main(): Promise<number> {
       )
     }
   }
-  console.log(`\n${markdownTable(report)}\n\nresults: ${json}\nreport:  ${html}`)
+  console.log(`\n${markdownTable(report)}\n`)
+  if (ab.length > 0) console.log(`${markdown(ab)}\n`)
+  console.log(`results: ${json}\nreport:  ${html}`)
   return report.ok ? 0 : 1
 }
 

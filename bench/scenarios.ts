@@ -5,7 +5,16 @@ import { USER_PLACEHOLDER } from './load/load-spec'
  * The scenarios of the benchmark suite. Every one loads `/buy/ticket`, the route the Go reference
  * server also has, so the same requests go to the baseline, to seckill and to a `--target`.
  */
-export const SCENARIOS = ['seed', 'refuse', 'sell', 'close', 'latency', 'storm'] as const
+export const SCENARIOS = [
+  'seed',
+  'refuse',
+  'sell',
+  'close',
+  'latency',
+  'storm',
+  'ab',
+  'ab-k',
+] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 export const SALE_ID = 'bench'
@@ -30,6 +39,11 @@ export interface Plan {
   readonly load: Omit<LoadSpec, 'origin' | 'label'>
   /** a fixed-rate run (latency) rather than a closed loop */
   readonly openLoop: boolean
+  /**
+   * loaded by ApacheBench through nginx from the shipped lvs/nginx/nginx.conf, one nginx in front
+   * of each server: ab speaks only HTTP/1.0, which uWebSockets.js does not answer
+   */
+  readonly ab: boolean
   /** what the bare baseline answers: seckill's most frequent answer in this scenario */
   readonly baselineBody: string
   /** the sale's stock on seckill */
@@ -52,6 +66,7 @@ function ticketPlan(
     title,
     load: { method: 'GET', path: '/buy/ticket', ...load },
     openLoop: load.rate !== undefined,
+    ab: false,
     ...sale,
   }
 }
@@ -111,6 +126,24 @@ export function plan(name: ScenarioName, k: Knobs): Plan {
         },
         winning,
       )
+    case 'ab':
+    case 'ab-k': {
+      // The article's command itself, `ab -n 10000 -c 100 <url>`, and the same sale as `seed`.
+      // Without -k (as in the article) ab opens a connection per request, so quick runs 2,000.
+      const keepAlive = name === 'ab-k'
+      const amount = k.requests ?? (k.quick ? 2_000 : 10_000)
+      const stock = k.stock ?? 150
+      return {
+        ...ticketPlan(
+          name,
+          `the article's command through nginx: ab -n ${amount} -c ${connections}` +
+            `${keepAlive ? ' -k' : ''}, ${stock} units`,
+          { connections, amount, close: !keepAlive },
+          { baselineBody: REFUSED_BODY, stock, presold: 0 },
+        ),
+        ab: true,
+      }
+    }
     case 'storm': {
       const amount = k.requests ?? (k.quick ? 20_000 : 1_000_000)
       const stock = k.stock ?? (k.quick ? 1_000 : 10_000)

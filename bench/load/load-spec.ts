@@ -1,6 +1,6 @@
 /**
  * What a load generator is asked to do, and what every generator reports back in one shape, so
- * that wrk, autocannon and the fixed-rate generator fill the same table.
+ * that wrk, autocannon, ab and the fixed-rate generator fill the same table.
  */
 export interface LoadSpec {
   /** e.g. http://127.0.0.1:3071 */
@@ -24,7 +24,10 @@ export interface LoadSpec {
   readonly rate?: number
   /** Seconds of the same fixed-rate load before the measured `duration`, not recorded. */
   readonly warmup?: number
-  /** One request per connection: `Connection: close`, a new connection for every request. */
+  /**
+   * One request per connection: `Connection: close`, a new connection for every request (ab:
+   * HTTP/1.0 without -k; false is ab's -k).
+   */
   readonly close?: boolean
   /** Shown beside the progress bar. */
   readonly label: string
@@ -32,14 +35,15 @@ export interface LoadSpec {
 
 export const USER_PLACEHOLDER = '[<id>]'
 
-export type Tool = 'wrk' | 'autocannon' | 'open-loop'
+export type Tool = 'wrk' | 'autocannon' | 'open-loop' | 'ab'
 
 export interface Latency {
   /** milliseconds */
   readonly p50: number
   readonly p90: number
   readonly p99: number
-  readonly p999: number
+  /** null: the tool does not report it (ab's percentiles are whole percents) */
+  readonly p999: number | null
   readonly max: number
   readonly mean: number
 }

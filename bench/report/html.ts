@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { ServerRole } from '../checks'
-import { type RunReport, tableRows } from './run-report'
+import { abRows, type RunReport, tableRows } from './run-report'
 
 /**
  * The HTML report: one self-contained file (Chart.js inlined, no network needed) with throughput
@@ -89,10 +89,18 @@ export function renderHtml(report: RunReport): string {
         'last order in PostgreSQL after load start, ms': v.lastOrderInPgMs ?? '-',
       }
     })
+  const ab = abRows(report)
+  const abSection = ab.length
+    ? `<h2>ApacheBench's own numbers, through nginx in front of each server</h2>
+<p>As ab printed them; "x base" is the ratio to the bare uWS baseline behind the same nginx. ab
+counts an answer whose length differs from the first answer's as a Length failure: on /buy/ticket,
+a sale among refusals.</p>
+${table(ab as unknown as Record<string, string>[])}`
+    : ''
   const sections = report.scenarios
     .map(
       (s) => `<section><h3>${html(s.name)}: ${html(s.title)}</h3>
-<p class="tool">${html(Object.values(s.results)[0]?.tool ?? '')}${s.results.seckill?.coCorrected ? ', latency corrected for coordinated omission' : ''}</p>
+<p class="tool">${html(Object.values(s.results)[0]?.tool ?? '')}${Object.values(s.results)[0]?.tool === 'ab' ? ' through nginx (lvs/nginx/nginx.conf); ab has no p99.9' : ''}${s.results.seckill?.coCorrected ? ', latency corrected for coordinated omission' : ''}</p>
 <div class="chart"><canvas id="lat-${html(s.name)}"></canvas></div></section>`,
     )
     .join('\n')
@@ -114,6 +122,7 @@ ${table(tableRows(report) as unknown as Record<string, string>[])}
 <div class="chart"><canvas id="throughput"></canvas></div>
 <h2>Latency percentiles, ms (log scale)</h2>
 ${sections}
+${abSection}
 ${verifications.length ? `<h2>What seckill did (API and PostgreSQL after the load)</h2>${table(verifications)}` : ''}
 <h2>Checks</h2>
 ${table(checks)}

@@ -1,4 +1,5 @@
 import type { Check, ServerRole } from '../checks'
+import { isAb } from '../load/ab'
 import type { LoadResult, LoadSpec } from '../load/load-spec'
 import type { ScenarioName } from '../scenarios'
 import type { Verification } from '../verify'
@@ -83,14 +84,63 @@ export function tableRows(report: RunReport): TableRow[] {
 
 /** The Markdown form of the table, for the README and closing notes. */
 export function markdownTable(report: RunReport): string {
-  const rows = tableRows(report)
+  return markdown(tableRows(report))
+}
+
+/** Rows of one shape as a Markdown table. */
+export function markdown<R extends object>(rows: readonly R[]): string {
   const first = rows[0]
   if (!first) return ''
-  const cols = Object.keys(first) as (keyof TableRow)[]
+  const cols = Object.keys(first) as (keyof R)[]
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`
   return [
-    line(cols),
+    line(cols.map(String)),
     line(cols.map(() => '---')),
-    ...rows.map((r) => line(cols.map((c) => r[c] ?? '-'))),
+    ...rows.map((r) => line(cols.map((c) => String(r[c] ?? '-')))),
   ].join('\n')
+}
+
+export interface AbRow {
+  scenario: string
+  server: ServerRole
+  'req/s': string
+  'x base': string
+  'ms per request': string
+  'ms across all': string
+  'failed (Connect/Receive/Length/Exceptions)': string
+  'non-2xx': number
+  'keep-alive': number
+  /** ab's "served within" percentiles, whole ms as ab prints them */
+  'ms 50/90/99/100 %': string
+}
+
+/**
+ * ApacheBench's own numbers, one row per server of each ab scenario, as ab printed them: what a
+ * benchmarker holds against the article's `ab -n 10000 -c 100` (about 4,300 req/s on a laptop).
+ * The ratio is to the bare uWS baseline behind the same nginx.
+ */
+export function abRows(report: RunReport): AbRow[] {
+  const rows: AbRow[] = []
+  for (const s of report.scenarios) {
+    const base = s.results.baseline
+    for (const role of ['baseline', 'seckill', 'target'] as const) {
+      const r = s.results[role]
+      if (!r || !isAb(r)) continue
+      const { ab } = r
+      const f = ab.failedBy
+      rows.push({
+        scenario: s.name,
+        server: role,
+        'req/s': num(ab.requestsPerSecond),
+        'x base': ratio(ab.requestsPerSecond, base?.reqPerSec),
+        'ms per request': ab.timePerRequest.toFixed(3),
+        'ms across all': ab.timePerRequestAcross.toFixed(3),
+        'failed (Connect/Receive/Length/Exceptions)': `${ab.failed} (${f.connect}/${f.receive}/${f.length}/${f.exceptions})`,
+        'non-2xx': ab.non2xx,
+        'keep-alive': ab.keepAlive,
+        'ms 50/90/99/100 %': ['50', '90', '99', '100'].map((p) => ab.served[p] ?? '-').join(' / '),
+      })
+    }
+  }
+  return rows
 }

@@ -7,6 +7,7 @@ import { startBareUws } from '../../bench/harness/servers'
 import { freePort, launchNode, untilExit } from '../../bench/harness/spawn'
 import { DATABASE_URL } from '../../bench/harness/store-fixture'
 import type { Teardown } from '../../bench/harness/teardown'
+import { type AbResult, abToolsMissing } from '../../bench/load/ab'
 import { wrkInstalled } from '../../bench/load/wrk'
 import type { RunReport } from '../../bench/report/run-report'
 
@@ -143,6 +144,60 @@ t.test(
     t.ok(goChecks.every((c) => c.ok))
   },
 )
+
+const noAb = abToolsMissing() === null ? false : `${abToolsMissing()} (.ci/run installs them)`
+
+t.test(
+  "the quick ab scenario runs the article's command through nginx in front of the baseline and seckill",
+  { skip: noAb },
+  async (t) => {
+    // Without --go-reference: the Go reference goes behind nginx the same way (bench/run.ts's
+    // entry), and CI's time is short; the README's ab results are measured with it.
+    const run = await bench(t, ['--scenario', 'ab', '--quick'])
+    t.equal(run.code, 0, exited(run))
+    const [ab] = run.report!.scenarios
+    t.equal(ab?.name, 'ab')
+    const { baseline, seckill } = ab!.results as Record<string, AbResult>
+    for (const [role, r] of [
+      ['baseline', baseline!],
+      ['seckill', seckill!],
+    ] as const) {
+      t.equal(r.tool, 'ab')
+      t.match(r.ab.command, /^ab -n 2000 -c 100 http:\/\/127\.0\.0\.1:\d+\/buy\/ticket$/, role)
+      t.equal(r.ab.complete, 2_000)
+      const { connect, receive, exceptions } = r.ab.failedBy
+      t.same({ connect, receive, exceptions }, { connect: 0, receive: 0, exceptions: 0 })
+      t.equal(r.ab.non2xx, 0)
+      t.equal(r.ab.keepAlive, 0, 'a connection per request, as the article ran it')
+      t.match(r.ab.output, /Server Software: +nginx/, 'nginx answered ab')
+    }
+    t.equal(baseline!.ab.failedBy.length, 0, 'the baseline answers one body: no Length failures')
+    t.ok(
+      [150, 1_850].includes(seckill!.ab.failedBy.length),
+      `seckill's Length failures are its 150 sales or its 1,850 refusals: ${seckill!.ab.failedBy.length}`,
+    )
+    t.equal(ab!.verification?.sold, 150, 'seckill sold its 150 units')
+    t.equal(ab!.verification?.ordersInPg, 150, 'and PostgreSQL holds their orders')
+    t.ok(ab!.checks.length >= 15 && ab!.checks.every((c) => c.ok))
+    t.match(run.out, /ApacheBench's own numbers/)
+    t.match(run.out, /\| ab \| seckill \| [\d,]+ \| \d+\.\d\d \|/, "ab's table in Markdown")
+    t.match(run.html, /ApacheBench's own numbers/)
+  },
+)
+
+t.test('without ab or nginx the ab scenarios say so, naming the Debian packages', async (t) => {
+  // In this process, not a runner's: main() prints this and exits 2 (skips them if not named).
+  const path = process.env.PATH
+  t.teardown(() => {
+    process.env.PATH = path
+  })
+  process.env.PATH = '/nonexistent'
+  t.equal(
+    abToolsMissing(),
+    'the ab scenarios run ApacheBench through nginx; not installed: ' +
+      'ab (apt-get install apache2-utils), nginx (apt-get install nginx-light)',
+  )
+})
 
 t.test('--env reaches seckill: a value its config refuses stops the run, naming it', async (t) => {
   const run = await bench(t, [

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
 import t from 'tap'
+import { startNginx as startNginxFromShipped } from '../../bench/harness/nginx'
 import { client } from '../helpers/http'
-import { startNginx as startNginxFromShipped } from '../helpers/nginx'
 import { freshSchema } from '../helpers/pg'
 import { type Server, startServer, type Teardown } from '../helpers/server'
 import { missing } from '../helpers/tools'

@@ -1,13 +1,14 @@
 import t from 'tap'
-import { sanity } from '../../bench/checks'
+import { abChecks, sanity } from '../../bench/checks'
+import { parseAbOutput } from '../../bench/load/ab'
 import type { LoadResult } from '../../bench/load/load-spec'
 import { share } from '../../bench/load/load-spec'
 import { parseWrkOutput } from '../../bench/load/wrk'
 import { readOptions } from '../../bench/options'
-import { markdownTable, type RunReport, tableRows } from '../../bench/report/run-report'
+import { abRows, markdownTable, type RunReport, tableRows } from '../../bench/report/run-report'
 import { plan } from '../../bench/scenarios'
 
-/** The benchmark runner's pure parts: options, plans, wrk's output, the checks, the table. */
+/** The benchmark runner's pure parts: options, plans, wrk's and ab's output, the checks, the table. */
 
 const knobs = {
   quick: false,
@@ -62,6 +63,22 @@ t.test('quick shrinks the timed scenarios and the storm, not the seed', async (t
   t.ok(plan('close', knobs).load.close)
 })
 
+t.test(
+  "the ab plans are the article's command through nginx, the seed's sale, -k only in ab-k",
+  async (t) => {
+    const ab = plan('ab', knobs)
+    t.ok(ab.ab, 'loaded by ab through nginx')
+    t.equal(ab.load.amount, 10_000)
+    t.equal(ab.load.connections, 100)
+    t.equal(ab.stock, 150)
+    t.equal(ab.load.close, true, 'a connection per request, as ab without -k')
+    t.equal(plan('ab-k', knobs).load.close, false)
+    t.equal(plan('ab', { ...knobs, quick: true }).load.amount, 2_000, 'quick: 2,000 requests')
+    t.equal(plan('ab', { ...knobs, requests: 500, connections: 7 }).load.amount, 500)
+    t.notOk(plan('seed', knobs).ab)
+  },
+)
+
 t.test('command-line knobs override the plan', async (t) => {
   const o = readOptions([
     '--scenario',
@@ -82,7 +99,16 @@ t.test('command-line knobs override the plan', async (t) => {
 t.test(
   'options: scenarios by list or repeated, default all, a target reduced to its origin',
   async (t) => {
-    t.same(readOptions([]).scenarios, ['seed', 'refuse', 'sell', 'close', 'latency', 'storm'])
+    t.same(readOptions([]).scenarios, [
+      'seed',
+      'refuse',
+      'sell',
+      'close',
+      'latency',
+      'storm',
+      'ab',
+      'ab-k',
+    ])
     t.equal(readOptions([]).named, false)
     const o = readOptions([
       '--scenario',
@@ -111,6 +137,7 @@ t.test('bad options are refused with a message naming the option', async (t) => 
   t.throws(() => readOptions(['--target', 'ftp://x']), /--target must be an http:\/\/ URL/)
   t.throws(() => readOptions(['--bogus']), /Unknown option '--bogus'/)
   t.throws(() => readOptions(['--env', 'lower=1']), /--env must be NAME=value/)
+  t.throws(() => readOptions(['--nginx-workers', '0']), /--nginx-workers must be between 1/)
 })
 
 t.test('share splits a count over threads exactly', async (t) => {
@@ -155,7 +182,118 @@ t.test('wrk output without a result line is an error that shows the output', asy
   )
 })
 
+// ab 2.3 through nginx in front of seckill: 150 sales among 9,850 refusals, the first a sale.
+const AB_OUT = `This is ApacheBench, Version 2.3 <$Revision: 1903618 $>
+
+Server Software:        nginx/1.22.1
+Server Hostname:        127.0.0.1
+Server Port:            39727
+
+Document Path:          /buy/ticket
+Document Length:        75 bytes
+
+Concurrency Level:      100
+Time taken for tests:   0.979 seconds
+Complete requests:      10000
+Failed requests:        9853
+   (Connect: 0, Receive: 2, Length: 9850, Exceptions: 1)
+Write errors:           4
+Non-2xx responses:      3
+Keep-Alive requests:    9990
+Total transferred:      2150000 bytes
+HTML transferred:       290000 bytes
+Requests per second:    10214.20 [#/sec] (mean)
+Time per request:       9.790 [ms] (mean)
+Time per request:       0.098 [ms] (mean, across all concurrent requests)
+Transfer rate:          2666.99 [Kbytes/sec] received
+
+Connection Times (ms)
+              min  mean[+/-sd] median   max
+Connect:        0    2   1.2      2       7
+Total:          1   10   2.5      8      64
+
+Percentage of the requests served within a certain time (ms)
+  50%      8
+  66%      9
+  75%     10
+  80%     11
+  90%     13
+  95%     16
+  98%     36
+  99%     49
+ 100%     64 (longest request)
+`
+const AB_CSV = `Percentage served,Time in ms
+0,0.516
+${Array.from({ length: 99 }, (_, i) => `${i + 1},${(i + 1) / 10}`).join('\n')}
+100,64.381
+`
+
+t.test("ab's output and percentile CSV become a LoadResult, ab's own numbers kept", async (t) => {
+  const r = parseAbOutput(AB_OUT, AB_CSV, 'ab -n 10000 -c 100 http://x/buy/ticket')
+  t.equal(r.tool, 'ab')
+  t.equal(r.requests, 10_000 - 2 - 1, 'a receive or exception failure is a request not answered')
+  t.equal(r.seconds, 0.979)
+  t.equal(r.reqPerSec, 10_214.2)
+  t.same(r.latency, { p50: 5, p90: 9, p99: 9.9, p999: null, max: 64.381, mean: 9.79 })
+  t.equal(r.statuses, null)
+  t.equal(r.wins, null, 'ab reads no bodies')
+  t.equal(r.non2xx, 3)
+  t.equal(r.errors, 2 + 1 + 4, 'receive, exception and write failures; not Length')
+  t.same(r.ab.failedBy, { connect: 0, receive: 2, length: 9850, exceptions: 1 })
+  t.equal(r.ab.failed, 9853)
+  t.equal(r.ab.documentLength, 75)
+  t.equal(r.ab.keepAlive, 9990)
+  t.equal(r.ab.timePerRequestAcross, 0.098)
+  t.same(r.ab.served, { 50: 8, 66: 9, 75: 10, 80: 11, 90: 13, 95: 16, 98: 36, 99: 49, 100: 64 })
+  t.match(r.ab.output, /Requests per second: {4}10214\.20/)
+})
+
+t.test('ab without failures prints no breakdown, non-2xx or keep-alive lines: zeros', async (t) => {
+  const out = AB_OUT.replace(
+    /Failed requests:[\s\S]*?Keep-Alive requests:\s+\d+\n/,
+    'Failed requests:        0\n',
+  )
+  const r = parseAbOutput(out, AB_CSV, 'ab')
+  t.same(r.ab.failedBy, { connect: 0, receive: 0, length: 0, exceptions: 0 })
+  t.equal(r.ab.writeErrors + r.ab.non2xx + r.ab.keepAlive, 0)
+  t.equal(r.errors, 0)
+  t.equal(r.requests, 10_000)
+})
+
+t.test('ab output without its summary is an error that shows the output', async (t) => {
+  t.throws(
+    () => parseAbOutput('apr_socket_recv: Connection refused (111)', '', 'ab'),
+    /no "Complete requests"[\s\S]*Connection refused/,
+  )
+  t.throws(() => parseAbOutput(AB_OUT, 'Percentage served,Time in ms\n', 'ab'), /no 50 %/)
+})
+
 const failed = (checks: ReturnType<typeof sanity>) => checks.filter((c) => !c.ok).map((c) => c.what)
+
+t.test(
+  "ab's checks: Length failures apart, and they must be the sales or the refusals",
+  async (t) => {
+    const p = plan('ab', knobs)
+    const clean = AB_OUT.replace('Receive: 2', 'Receive: 0')
+      .replace('Exceptions: 1', 'Exceptions: 0')
+      .replace(/Write errors:.*\n/, '')
+      .replace(/Non-2xx responses:.*\n/, '')
+    const r = parseAbOutput(clean, AB_CSV, 'ab')
+    t.same(failed(abChecks(p, r, 150)), [], '9,850 Length failures: the refusals of 150 sales')
+    t.same(failed(abChecks(p, r, 9_850)), [], 'or the sales, had the first answer been a refusal')
+    t.same(failed(abChecks(p, r, 149)), ["ab's Length failures are the sales or the refusals"])
+    t.same(failed(abChecks(p, r, null)), [], 'not judged when the sales are unknown')
+    t.same(failed(abChecks(p, parseAbOutput(AB_OUT, AB_CSV, 'ab'), 150)), [
+      'ab: no failed requests but by length',
+    ])
+    t.same(failed(abChecks(plan('ab-k', knobs), r, 150)), [
+      'ab -k: every answer on a kept connection',
+    ])
+    t.same(failed(sanity(p, r, 'seckill')), [], 'the sanity checks pass without a p99.9')
+    t.same(abChecks(p, result(), 150), [], 'no ab checks of another tool')
+  },
+)
 
 t.test('a sound counted run passes every sanity check', async (t) => {
   t.same(failed(sanity(plan('seed', knobs), result(), 'seckill')), [])
@@ -248,6 +386,15 @@ t.test('the table puts the servers side by side with their ratios', async (t) =>
     'target x base',
     'seckill / target',
   ])
+  const ab = report(null)
+  ab.scenarios[0]!.results.seckill = parseAbOutput(AB_OUT, AB_CSV, 'ab')
+  const [abRow, ...more] = abRows(ab)
+  t.equal(more.length, 0, 'one ab row: the other results are not ab')
+  t.equal(abRow?.server, 'seckill')
+  t.equal(abRow?.['req/s'], '10,214')
+  t.equal(abRow?.['x base'], '0.26', 'against the baseline')
+  t.equal(abRow?.['failed (Connect/Receive/Length/Exceptions)'], '9853 (0/2/9850/1)')
+  t.equal(abRow?.['ms 50/90/99/100 %'], '8 / 13 / 49 / 64')
   const md = markdownTable(report(null)).split('\n')
   t.equal(md.length, 3)
   t.match(md[2], /^\| seed \| wrk \| 40,000 \| 30,000 \| 0.75 \|/)

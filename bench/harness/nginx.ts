@@ -1,10 +1,22 @@
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { until } from '../../bench/harness/poll'
-import { freePort, launch, ROOT } from '../../bench/harness/spawn'
-import type { Teardown } from '../../bench/harness/teardown'
+import { until } from './poll'
+import { freePort, launch, ROOT } from './spawn'
+import type { Teardown } from './teardown'
+
+/**
+ * nginx from the shipped lvs/nginx/nginx.conf, run in the foreground by the lvs/ tests and by the
+ * benchmark runner's `ab` scenarios (ApacheBench speaks only HTTP/1.0, which uWS does not answer;
+ * nginx answers it and speaks HTTP/1.1 to the server behind).
+ */
+
+/** Whether nginx can be run (Debian: nginx-light; it lives in /usr/sbin). */
+export function nginxInstalled(): boolean {
+  return spawnSync('nginx', ['-v']).error === undefined
+}
 
 /** lvs/nginx/nginx.conf as shipped. */
 export const shippedNginxConf = () => readFileSync(join(ROOT, 'lvs', 'nginx', 'nginx.conf'), 'utf8')
@@ -49,4 +61,22 @@ function accepts(port: number): Promise<boolean> {
     })
     s.once('error', () => resolve(false))
   })
+}
+
+/**
+ * An edit of the shipped config for one server behind it: the upstream's four instances become
+ * the one at `hostPort` (their keep-alive pool kept), and nginx runs `workers` worker processes.
+ */
+export function inFrontOf(hostPort: string, workers: number): (conf: string) => string {
+  return (conf) => {
+    const one = conf.replace(
+      /^(\s*upstream seckill \{\n)(?:\s*server [^\n]*\n)+/m,
+      `$1        server ${hostPort};\n`,
+    )
+    if (one === conf)
+      throw new Error('nginx.conf has no `upstream seckill` with servers to replace')
+    const sized = one.replace(/^worker_processes [^;]+;/m, `worker_processes ${workers};`)
+    if (sized === one) throw new Error('nginx.conf has no `worker_processes` line to set')
+    return sized
+  }
 }
