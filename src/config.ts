@@ -142,8 +142,9 @@ const schema = z.object({
   WRITER_MAX_DELIVERIES: int('WRITER_MAX_DELIVERIES', 5, 1, 1000),
   // The writer reads a sale's stream when the sale's bell rings (the scripts publish when they
   // append). This is its safety net for a missed bell: how often it reads every stream anyway.
-  // 10 s: 1,000 idle sales cost 100 reads a second; an order whose bell was lost waits that long.
-  WRITER_IDLE_MS: int('WRITER_IDLE_MS', 10000, 100, 3600000),
+  // 60 s: 1,000 idle sales cost 17 reads a second; an order whose bell was lost (a subscriber that
+  // died without a word) waits that long for PostgreSQL, safe in Redis meanwhile.
+  WRITER_IDLE_MS: int('WRITER_IDLE_MS', 60000, 100, 3600000),
   // How often reserved orders past their deadline are expired and their units returned.
   SWEEP_MS: int('SWEEP_MS', 1000, 50, 600000),
   // How long a cancelled or expired order stays in Redis once PostgreSQL has it (replays with its

@@ -64,6 +64,7 @@ export class RateLimiter {
   /** keys seen since the last tick, each once */
   private seen: string[] = []
   private timer: NodeJS.Timeout | null = null
+  private started = false
 
   constructor(opts: RateLimiterOptions) {
     this.kind = opts.kind
@@ -73,15 +74,17 @@ export class RateLimiter {
     this.now = opts.now ?? Date.now
   }
 
-  /** Start the tick (only when enabled and reporting). */
+  /**
+   * Report to the primary from now on (only when enabled and reporting). The tick is armed by the
+   * first key counted after the last one and runs once: a worker nobody asks costs no wake-ups.
+   */
   start(): void {
-    if (!this.enabled || this.report === null || this.timer !== null) return
-    this.timer = setInterval(() => this.tick(), RATE_TICK_MS)
-    this.timer.unref()
+    this.started = this.enabled && this.report !== null
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer)
+    this.started = false
+    if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
   }
 
@@ -100,7 +103,10 @@ export class RateLimiter {
       e = { n: 0, d: 0, blocked: false }
       this.entries.set(key, e)
     }
-    if (e.d++ === 0) this.seen.push(key)
+    if (e.d++ === 0) {
+      this.seen.push(key)
+      if (this.timer === null && this.started) this.arm()
+    }
     return ++e.n > this.perSecond || e.blocked
   }
 
@@ -133,6 +139,14 @@ export class RateLimiter {
     }
     this.seen = []
     this.report({ t: 'rate', kind: this.kind, window: w, keys, counts })
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.tick()
+    }, RATE_TICK_MS)
+    this.timer.unref()
   }
 
   private roll(window: number): void {

@@ -25,6 +25,8 @@ export interface DeskDeps {
   /** ask the primary for quota; `parked` > 0 means buyers are waiting */
   need(saleId: string, have: number, inflight: number, parked: number): void
   soldOut(saleId: string): void
+  /** buyers are parked or a quota request is out: the retry tick (pipeline.ts) must run */
+  busy?(): void
 }
 
 /** A quota request unanswered this long (the primary restarted, a message was lost) is re-sent. */
@@ -43,6 +45,8 @@ export class SaleDesk {
   /** the last grant was empty: ask again only for waiting buyers, on the retry tick */
   private starved = false
   private admitted = false
+  /** closed by hand or past endsAt (both final), as of the last look: nothing to ask for */
+  private closedForGood = false
   private readonly parked = new FixedQueue<Attempt>()
 
   constructor(
@@ -57,6 +61,11 @@ export class SaleDesk {
 
   get parkedCount(): number {
     return this.parked.length
+  }
+
+  /** Buyers wait or a quota request is out: the retry tick has work here. */
+  get waiting(): boolean {
+    return this.needSent || this.parked.length > 0
   }
 
   /** Why an attempt is refused at once, with no Redis call; null when it may go on. */
@@ -74,6 +83,7 @@ export class SaleDesk {
     } else if (this.parked.length < this.deps.parkMax) {
       a.parkedAt = this.deps.now()
       this.parked.push(a)
+      this.deps.busy?.()
     } else {
       this.deps.settle(a, 'rate_limited', null, this.record.id, false)
     }
@@ -157,6 +167,7 @@ export class SaleDesk {
     }
     this.returnedSeen = Math.max(this.returnedSeen, record.returned)
     const gate = saleGate(record, this.deps.now())
+    this.closedForGood = gate === 'closed'
     if (gate === 'closed') this.refuseParked('closed')
     this.askIfNeeded()
   }
@@ -178,7 +189,10 @@ export class SaleDesk {
 
   /** Retry a quota request that got nothing while buyers still wait. */
   retryNeed(): void {
-    if (this.needSent && this.deps.now() - this.needSentAt >= NEED_RETRY_MS) this.needSent = false
+    if (this.needSent) {
+      if (this.deps.now() - this.needSentAt < NEED_RETRY_MS) return
+      this.needSent = false
+    }
     this.askIfNeeded(true)
   }
 
@@ -217,14 +231,20 @@ export class SaleDesk {
     // Starved: every worker's quota is spoken for. Ask again only on the retry tick, and only
     // for buyers who wait, or a storm would turn into a storm of quota requests.
     if (this.starved && (!fromTick || this.parked.length === 0)) return
-    if (saleGate(this.record, this.deps.now()) === 'closed') return
     const low = this.quota < this.deps.lowWater
     // Before any buyer came, ask once so the first ones need not wait; after that, ask only for
     // real demand, so an idle worker never pulls quota back from a busy one.
-    if (this.parked.length > 0 || (low && (this.admitted || this.quota === 0))) {
-      this.needSent = true
-      this.needSentAt = this.deps.now()
-      this.deps.need(this.record.id, this.quota, this.inflight, this.parked.length)
+    const wanted = this.parked.length > 0 || (low && (this.admitted || this.quota === 0))
+    // The retry tick visits every desk 50 times a second: the clock is read only when there is
+    // something to ask for, and a sale closed for good (by hand, or past endsAt) never asks.
+    if (!wanted || this.closedForGood) return
+    if (saleGate(this.record, this.deps.now()) === 'closed') {
+      this.closedForGood = true
+      return
     }
+    this.needSent = true
+    this.needSentAt = this.deps.now()
+    this.deps.need(this.record.id, this.quota, this.inflight, this.parked.length)
+    this.deps.busy?.()
   }
 }

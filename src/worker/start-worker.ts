@@ -20,7 +20,6 @@ import { PrimaryLink } from './primary-link'
  * Forked by the primary (cluster/) with the process's IPC channel; a test can start one in its
  * own process with a channel of its own and play the primary.
  */
-const TICK_MS = 20
 /** How often the worker tells the primary its RSS, CPU and counts (status, recycling). */
 const STATS_MS = 1000
 /**
@@ -73,7 +72,6 @@ export async function startWorker(
   primary.listen(desks, rate)
   rate.user.start()
   rate.ip.start()
-  const tick = setInterval(() => pipeline.tick(now()), TICK_MS)
   const stats = setInterval(() => primary.send({ t: 'stats', ...sampleStats(desks) }), STATS_MS)
 
   const app = buildApp({
@@ -105,7 +103,6 @@ export async function startWorker(
     drainConnections()
     await drained(desks, config.SHUTDOWN_TIMEOUT_MS / 2)
     await pipeline.stop()
-    clearInterval(tick)
     clearInterval(stats)
     rate.user.stop()
     rate.ip.stop()
@@ -127,12 +124,16 @@ function sampleStats(desks: Desks): WorkerStats {
     rssBytes: process.memoryUsage.rss(),
     cpuMicros: cpu.user + cpu.system,
     requests: requestsServed(),
-    desks: Array.from(desks.all(), (d) => ({
-      saleId: d.record.id,
-      quota: d.quota,
-      inflight: d.inflight,
-      parked: d.parkedCount,
-    })),
+    // Only desks holding something: a node with 1,000 quiet sales would otherwise send 1,000
+    // rows of zeros a second from every worker.
+    desks: Array.from(desks.all())
+      .filter((d) => d.quota > 0 || d.inflight > 0 || d.parkedCount > 0)
+      .map((d) => ({
+        saleId: d.record.id,
+        quota: d.quota,
+        inflight: d.inflight,
+        parked: d.parkedCount,
+      })),
   }
 }
 

@@ -53,7 +53,7 @@ t.test('with only the admin token set, every variable takes its documented defau
     WRITER_NAME: `${hostname()}:3005`,
     WRITER_CLAIM_IDLE_MS: 30000,
     WRITER_MAX_DELIVERIES: 5,
-    WRITER_IDLE_MS: 10000,
+    WRITER_IDLE_MS: 60000,
     SWEEP_MS: 1000,
     ORDER_RETENTION_S: 3600,
     RECONCILE_INTERVAL_MS: 60000,

@@ -38,6 +38,8 @@ interface Harness {
   enqueued: string[]
   needs: NeedCall[]
   soldOuts: string[]
+  /** how many times the desk said the retry tick has work */
+  readonly busy: number
   setNow(ms: number): void
 }
 
@@ -66,10 +68,17 @@ function harness(
     soldOut: (saleId) => soldOuts.push(saleId),
     // a test marks a client gone by setting its attempt's res to 'gone'
     gone: (a) => a.res === 'gone',
+    busy: () => {
+      busy++
+    },
   }
+  let busy = 0
   const desk = new SaleDesk({ ...OPEN, ...record }, deps)
-  return {
+  const h: Harness = {
     desk,
+    get busy() {
+      return busy
+    },
     settled,
     enqueued,
     needs,
@@ -78,6 +87,7 @@ function harness(
       now = ms
     },
   }
+  return h
 }
 
 function attempt(orderId: string, quantity = 1): Attempt {
@@ -660,3 +670,24 @@ t.test(
     t.same(h.needs[1], ['s', 0, 0, 1], 'with the buyer who waits')
   },
 )
+
+t.test('the retry tick is wanted only while buyers wait or a quota request is out', async (t) => {
+  const h = harness({}, { lowWater: 1 })
+  t.equal(h.busy, 1, 'the first quota request wants the tick')
+  t.ok(h.desk.waiting, 'waiting for the answer')
+  h.desk.grant(10, false, 0)
+  t.notOk(h.desk.waiting, 'answered, nobody parked: the tick has nothing to do here')
+  for (let i = 0; i < 5; i++) h.desk.admit(attempt(`o${i}`))
+  t.notOk(h.desk.waiting, 'five buyers sent on with quota, five units left above the low water')
+  const busyBefore = h.busy
+  for (let i = 5; i < 11; i++) h.desk.admit(attempt(`o${i}`))
+  t.equal(h.desk.parkedCount, 1, 'the eleventh buyer parks')
+  t.ok(h.desk.waiting, 'a quota request is out and a buyer waits')
+  t.ok(h.busy > busyBefore, 'and the desk asked for the tick')
+
+  const closed = harness({ closed: true })
+  closed.setNow(T0 + 60_000)
+  closed.desk.retryNeed()
+  t.equal(closed.busy, 0, 'a closed sale never wants the tick')
+  t.same(closed.needs, [], 'nor asks for quota')
+})
