@@ -1,4 +1,4 @@
-import type { DeskStats, WorkerStats } from '../src/ipc'
+import type { WorkerStats } from '../src/ipc'
 
 /**
  * The workers' last two reports (src/ipc.ts `stats`, one a second each): what `seckill status`
@@ -12,7 +12,6 @@ export interface WorkerLoad {
   readonly quota: number
   readonly inflight: number
   readonly parked: number
-  readonly desks: readonly DeskStats[]
 }
 
 interface Sample {
@@ -27,7 +26,6 @@ const NO_LOAD: WorkerLoad = {
   quota: 0,
   inflight: 0,
   parked: 0,
-  desks: [],
 }
 
 export class WorkerBoard {
@@ -54,22 +52,13 @@ export class WorkerBoard {
       cpuPercent = ((s.cpuMicros - prev.stats.cpuMicros) / 1000 / ms) * 100
       requestsPerSecond = ((s.requests - prev.stats.requests) * 1000) / ms
     }
-    let quota = 0
-    let inflight = 0
-    let parked = 0
-    for (const d of s.desks) {
-      quota += d.quota
-      inflight += d.inflight
-      parked += d.parked
-    }
     return {
       rssBytes: s.rssBytes,
       cpuPercent: round1(cpuPercent),
       requestsPerSecond: Math.round(requestsPerSecond),
-      quota,
-      inflight,
-      parked,
-      desks: s.desks,
+      quota: s.quota,
+      inflight: s.inflight,
+      parked: s.parked,
     }
   }
 }

@@ -32,17 +32,6 @@ export type ToWorker =
   | { t: 'rate-over'; kind: RateKind; window: number; keys: string[] }
   | Answer
 
-/** One sale's desk in a worker, as `seckill status` shows it. */
-export interface DeskStats {
-  readonly saleId: string
-  /** stock quota held unused */
-  readonly quota: number
-  /** units sent to Redis and not yet answered */
-  readonly inflight: number
-  /** attempts waiting for quota */
-  readonly parked: number
-}
-
 /** What a worker reports about itself every second (cumulative counters; the primary diffs). */
 export interface WorkerStats {
   readonly rssBytes: number
@@ -50,7 +39,14 @@ export interface WorkerStats {
   readonly cpuMicros: number
   /** HTTP requests received */
   readonly requests: number
-  readonly desks: readonly DeskStats[]
+  /**
+   * Over all its sales: stock quota held unused, units sent to Redis and not yet answered,
+   * attempts waiting for quota. Totals, not one row per sale: a worker with 1,000 sales would
+   * send 1,000 rows a second.
+   */
+  readonly quota: number
+  readonly inflight: number
+  readonly parked: number
 }
 
 /** worker -> primary */

@@ -124,17 +124,20 @@ function sampleStats(desks: Desks): WorkerStats {
     rssBytes: process.memoryUsage.rss(),
     cpuMicros: cpu.user + cpu.system,
     requests: requestsServed(),
-    // Only desks holding something: a node with 1,000 quiet sales would otherwise send 1,000
-    // rows of zeros a second from every worker.
-    desks: Array.from(desks.all())
-      .filter((d) => d.quota > 0 || d.inflight > 0 || d.parkedCount > 0)
-      .map((d) => ({
-        saleId: d.record.id,
-        quota: d.quota,
-        inflight: d.inflight,
-        parked: d.parkedCount,
-      })),
+    ...deskTotals(desks),
   }
+}
+
+function deskTotals(desks: Desks): { quota: number; inflight: number; parked: number } {
+  let quota = 0
+  let inflight = 0
+  let parked = 0
+  for (const d of desks.all()) {
+    quota += d.quota
+    inflight += d.inflight
+    parked += d.parkedCount
+  }
+  return { quota, inflight, parked }
 }
 
 /**

@@ -5,10 +5,9 @@ const stats = (cpuMicros: number, requests: number, rssBytes = 80 * 2 ** 20) => 
   rssBytes,
   cpuMicros,
   requests,
-  desks: [
-    { saleId: 'a', quota: 10, inflight: 2, parked: 1 },
-    { saleId: 'b', quota: 5, inflight: 0, parked: 3 },
-  ],
+  quota: 15,
+  inflight: 2,
+  parked: 4,
 })
 
 t.test('a worker with one report has its counts but no rates yet', async (t) => {
@@ -17,7 +16,7 @@ t.test('a worker with one report has its counts but no rates yet', async (t) => 
   const load = board.load(1)
   t.equal(load.cpuPercent, 0)
   t.equal(load.requestsPerSecond, 0)
-  t.equal(load.quota, 15, 'quota summed over its sales')
+  t.equal(load.quota, 15, 'quota over its sales')
   t.equal(load.inflight, 2)
   t.equal(load.parked, 4)
   t.equal(load.rssBytes, 80 * 2 ** 20)
