@@ -38,7 +38,7 @@ t.test('with only the admin token set, every variable takes its documented defau
     BUYER_JWT_LEEWAY_S: 5,
     BUYER_TOKEN_CACHE: 10000,
     SALE_POLL_MS: 200,
-    SALE_RESYNC_MS: 10000,
+    SALE_RESYNC_MS: 30000,
     PURCHASE_TIMEOUT_MS: 500,
     REDIS_TIMEOUT_MS: 2000,
     REDIS_DURABILITY: 'any',
