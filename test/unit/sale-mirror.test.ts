@@ -89,9 +89,13 @@ t.test('an outage is logged once, retried, and its end logged once', async (t) =
   t.equal(warnings().length, 1, 'one warning for the whole outage')
   mirror.offer({ ...SALE, started: true })
   pg.fail = null
+  // A retry of the older copy may be on its way when PostgreSQL comes back (it then lands
+  // first): what matters is that the newest copy lands last. Waited for, not slept on: the
+  // machine may be busy.
+  for (let i = 0; i < 400 && pg.written.at(-1)?.[7] !== true; i++) await settle(5)
+  t.ok(pg.written.length >= 1 && pg.written.length <= 2, 'written once it is back (twice at most)')
+  t.equal(pg.written.at(-1)![7], true, 'the newest copy, offered during the outage, lands last')
   await settle()
-  t.equal(pg.written.length, 1, 'written once PostgreSQL is back')
-  t.equal(pg.written[0]![7], true, 'the newest copy, offered during the outage')
   t.equal(infos().length, 1, 'and one line saying the copies flow again')
 })
 
