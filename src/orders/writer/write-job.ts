@@ -40,7 +40,10 @@ export interface WriteResult {
   readonly deadLetterNotes: readonly DeadLetterNote[]
   /** entries left pending after a data error, to be retried from 'pending' */
   readonly leftPending: number
-  /** the step's last read was a full batch (or XAUTOCLAIM has more): call again at once */
+  /**
+   * call again at once: the step's last read was a full batch, or it read ahead (entries may
+   * have come while it wrote), or XAUTOCLAIM has more
+   */
   readonly more: boolean
   readonly cursor: string
   /**
