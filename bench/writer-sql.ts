@@ -99,12 +99,14 @@ async function main(): Promise<void> {
       again: true,
     })
   }
-  ways.push({
-    name: 'unnest prepared 5000',
-    batch: 5000,
-    write: (o) => inTransaction(pool, (c) => upsertOrders(c, o, true)),
-    again: true,
-  })
+  for (const batch of [100, 500, 5000]) {
+    ways.push({
+      name: `unnest prepared ${batch}`,
+      batch,
+      write: (o) => inTransaction(pool, (c) => upsertOrders(c, o, true)),
+      again: true,
+    })
+  }
   for (const batch of [100, 500, 2000, 5000, 10000]) {
     ways.push({
       name: `copy ${batch}`,

@@ -35,8 +35,8 @@ const UPSERT = `
   ${ON_CONFLICT}`
 
 /**
- * `prepared`: as a named prepared statement (parsed and planned once per connection); measured
- * by bench/writer-sql.ts against the unnamed statement and against COPY.
+ * `prepared`: as a named statement, parsed and planned once per connection (the writer's small
+ * transactions and one-row retries: PgSide, where the measurements are).
  */
 export async function upsertOrders(
   db: Pool | PoolClient,

@@ -38,19 +38,22 @@ export type TableWrite =
 
 /**
  * From this many rows on, a transaction writes by COPY into the staging table and one INSERT …
- * SELECT (copyUpsertOrders); below, by the one unnest statement (upsertOrders): same meaning,
- * and the statement is one round trip where COPY is two. bench/writer-sql.ts, 2 cores, 50,000
- * new rows per way, median of 3 rounds, 2026-12-02 (other work running, load 4):
+ * SELECT (copyUpsertOrders); below, by the one unnest statement (upsertOrders), named so each
+ * connection parses and plans it once: same meaning, and one round trip where COPY takes two.
+ * bench/writer-sql.ts, 2 cores, 50,000 new rows per way, one transaction per batch, median of
+ * 3 rounds taking turns, 2026-12-02, other work running (load ~2):
  *
- *   rows per transaction      100     500    2,000   5,000   10,000
- *   unnest, rows/s         35,155  68,836   84,904  80,599        -
- *   COPY, rows/s           28,098  62,192   79,538  93,538  102,574
- *   unnest, PG CPU µs/row    13.4     9.6      8.4     9.2        -
- *   COPY, PG CPU µs/row      20.0    10.8      8.6     7.6      7.2
+ *   rows per transaction           100     500   2,000   5,000  10,000
+ *   unnest, rows/s              35,264  64,318  83,173  78,237       -
+ *   unnest prepared, rows/s     42,737  76,861       -  79,007       -
+ *   COPY, rows/s                25,851  57,336  80,784 103,813 101,982
+ *   PG CPU µs/row: unnest         13.8     9.8     8.4     9.4       -
+ *   PG CPU µs/row: prepared       11.0     8.4       -     9.4       -
+ *   PG CPU µs/row: COPY           19.2    10.8     8.2     7.4     7.0
  *
- * (bare COPY straight into `orders`, 5,000 rows: 97,123 rows/s, 5.6 µs.) A sale's steady
- * trickle (at most WRITER_BATCH rows a step) stays on the statement; a draining step's
- * transactions (up to MAX_TRANSACTION_ROWS, write-step.ts) go by COPY.
+ * (bare COPY straight into `orders`, 5,000 rows: 111,969 rows/s, 5.2 µs.) A sale's steady
+ * trickle (at most WRITER_BATCH rows a step) and the one-row retries take the prepared
+ * statement; a draining step's transactions (up to MAX_TRANSACTION_ROWS, write-step.ts) COPY.
  */
 export const COPY_FROM_ROWS = 2000
 
@@ -79,7 +82,7 @@ export class PgSide {
       const written =
         orders.length >= this.copyFromRows
           ? await copyUpsertOrders(c, orders)
-          : await upsertOrders(c, orders)
+          : await upsertOrders(c, orders, true)
       crashIf(this.crashAt, 'after-insert')
       return written
     })
@@ -93,7 +96,7 @@ export class PgSide {
     const refused: Refused[] = []
     for (const [index, o] of orders.entries()) {
       try {
-        written += await upsertOrders(this.pg, [o])
+        written += await upsertOrders(this.pg, [o], true)
       } catch (err) {
         if (errorKind(err) === 'transient') return { error: errorText(err) }
         refused.push({ index, why: (err as Error).message })
