@@ -3,10 +3,14 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
+import type { Pool } from 'pg'
 import { migrate } from '../src/db/migrations'
+import { inTransaction } from '../src/db/pg'
 import type { OrderRecord } from '../src/orders/order-record'
 import { orderEntry } from '../src/orders/order-record'
+import { copyNewOrders, upsertOrders } from '../src/orders/order-sql'
 import { PgSide } from '../src/orders/writer/pg-side'
+import { MAX_TRANSACTION_ROWS } from '../src/orders/writer/write-step'
 import { saleKeys } from '../src/store/keys'
 import { timeToMs } from '../src/store/redis-time'
 import { histogram, openSale } from './harness/admin'
@@ -20,8 +24,13 @@ import { stores } from './harness/store-fixture'
  * 250 ms; then how long the backlog takes to drain once the load stops. Then the writer's own
  * ceiling: a backlog of --backlog entries (what a PostgreSQL outage leaves) put in the stream
  * while the server is down, and the time the restarted server takes to write it all. The
- * baseline, measured in the same run: the writer's multi-row upsert, WRITER_BATCH rows per
- * statement, sent back to back from this process (no Redis, no HTTP, no thread hop).
+ * baselines, measured in the same run from this process (no Redis, no HTTP, no thread hop), each
+ * batch in its own transaction, sent back to back:
+ * - bare COPY: rows COPYed straight into `orders`, MAX_TRANSACTION_ROWS per COPY: PostgreSQL's
+ *   floor for putting these rows in this table (no conflict handling, so not a way to write);
+ * - bare upsert: the multi-row upsert statement (unnest arrays), WRITER_BATCH rows per statement;
+ * - writer's SQL: the writer's own PostgreSQL side (COPY into a staging table, one INSERT …
+ *   SELECT … ON CONFLICT), MAX_TRANSACTION_ROWS per transaction.
  *
  *   npm run bench:writer -- [--duration 20] [--connections 50] [--workers 2] [--batch 500]
  *                           [--backlog 100000]
@@ -64,19 +73,24 @@ async function written(st: ReturnType<typeof stores>): Promise<number> {
   return r.rows[0].n as number
 }
 
-/** PostgreSQL's ceiling for the writer's statement: `rows` orders in batches, back to back. */
-async function baseline(st: ReturnType<typeof stores>, rows: number): Promise<number> {
-  await migrate(st.pg, st.schema)
-  // The writer's own PostgreSQL side: one upsert in one transaction per batch, as in a step.
-  const table = new PgSide(st.pg)
+/**
+ * Rows/s of `write`: `rows` new orders of sale `saleId`, `batch` per call, back to back (the
+ * orders are made before the clock starts).
+ */
+async function baseline(
+  saleId: string,
+  rows: number,
+  batch: number,
+  write: (orders: OrderRecord[]) => Promise<unknown>,
+): Promise<number> {
   const now = Date.now()
-  const t0 = performance.now()
-  for (let done = 0; done < rows; done += BATCH) {
+  const batches: OrderRecord[][] = []
+  for (let done = 0; done < rows; done += batch) {
     const orders: OrderRecord[] = []
-    for (let i = done; i < Math.min(rows, done + BATCH); i++) {
+    for (let i = done; i < Math.min(rows, done + batch); i++) {
       orders.push({
-        orderId: `base.${String(i).padStart(16, '0')}`,
-        saleId: 'base',
+        orderId: `${saleId}.${String(i).padStart(16, '0')}`,
+        saleId,
         userId: '',
         quantity: 1,
         status: 'reserved',
@@ -86,10 +100,34 @@ async function baseline(st: ReturnType<typeof stores>, rows: number): Promise<nu
         paidAt: null,
       })
     }
-    const w = await table.write(orders)
-    if (w.error !== null) throw new Error(`the baseline upsert failed: ${w.error}`)
+    batches.push(orders)
   }
+  const t0 = performance.now()
+  for (const orders of batches) await write(orders)
   return rows / ((performance.now() - t0) / 1000)
+}
+
+/** The three baselines (see the top of this file), then an empty `orders` for the run. */
+async function baselines(pg: Pool, schema: string, rows: number) {
+  await migrate(pg, schema)
+  const copy = await baseline('base-copy', rows, MAX_TRANSACTION_ROWS, (o) =>
+    inTransaction(pg, (c) => copyNewOrders(c, o)),
+  )
+  const upsert = await baseline('base-upsert', rows, BATCH, (o) =>
+    inTransaction(pg, (c) => upsertOrders(c, o)),
+  )
+  const table = new PgSide(pg)
+  const writerSql = await baseline('base-writer', rows, MAX_TRANSACTION_ROWS, async (o) => {
+    const w = await table.write(o)
+    if (w.error !== null) throw new Error(`the writer's SQL failed: ${w.error}`)
+  })
+  await pg.query('TRUNCATE orders')
+  return { copy, upsert, writerSql }
+}
+
+/** The order id of the `i`th backlog entry. */
+function backlogId(i: number): string {
+  return `flow.backlog${String(i).padStart(10, '0')}`
 }
 
 async function main(): Promise<void> {
@@ -107,8 +145,8 @@ async function main(): Promise<void> {
   const samples: Sample[] = []
   let result: Record<string, unknown>
   try {
-    step(`baseline: the writer's upsert, ${BATCH} rows per statement, from this process`)
-    const baseRate = await baseline(st, 50_000)
+    step("baselines: bare COPY, bare upsert and the writer's SQL, from this process")
+    const base = await baselines(st.pg, st.schema, 50_000)
 
     step(`sale: ${CONNECTIONS} connections x ${DURATION} s, every request wins`)
     const proc = await startNode()
@@ -160,7 +198,9 @@ async function main(): Promise<void> {
         connections: CONNECTIONS,
         durationS: DURATION,
         writerBatch: BATCH,
-        baselineRowsPerS: Math.round(baseRate),
+        copyBaselineRowsPerS: Math.round(base.copy),
+        baselineRowsPerS: Math.round(base.upsert),
+        writerSqlRowsPerS: Math.round(base.writerSql),
         ordersMade: sold,
         ordersMadePerS: Math.round(sold / (loadEnd / 1000)),
         httpReqPerS: Math.round(load.requests.average),
@@ -196,7 +236,7 @@ async function main(): Promise<void> {
           k.stream,
           '*',
           ...orderEntry({
-            orderId: `flow.backlog${String(i).padStart(10, '0')}`,
+            orderId: backlogId(i),
             userId: '',
             quantity: 1,
             createdAt: now,
@@ -210,22 +250,40 @@ async function main(): Promise<void> {
       await pipe.exec()
     }
     const t1 = Date.now()
+    const deadline = t1 + 300_000
+    // The clock starts at the first backlog row in PostgreSQL and stops when the stream is
+    // empty: an entry leaves it only after its row is committed. The writer starts before the
+    // node's workers do, so the first row is watched for while the node starts. Both probes are
+    // an index lookup and XLEN, every 20 ms; counting the rows instead (an index scan of the
+    // whole sale, ~20 ms at 150,000 rows) would keep a PostgreSQL backend half busy beside the
+    // writer it measures.
+    let first = 0
+    const firstRow = (async () => {
+      while (first === 0 && Date.now() < deadline) {
+        const r = await st.pg.query('SELECT 1 FROM orders WHERE order_id = $1', [backlogId(0)])
+        if (r.rowCount) first = Date.now()
+        else await new Promise((r) => setTimeout(r, 20))
+      }
+    })()
     const again = await startNode()
     try {
-      const deadline = Date.now() + 300_000
-      let n = before
-      // The clock starts at the first written row: the server's start is not the writer's time.
-      let first = 0
-      while (n < before + BACKLOG && Date.now() < deadline) {
+      // The node is serving: its workers have started. Until then the writer drained beside two
+      // processes starting (loading uWS, compiling): what is left now is also timed on its own.
+      const tServing = Date.now()
+      const leftAtServing = await st.redis.xlen(k.stream)
+      await firstRow
+      while ((await st.redis.xlen(k.stream)) > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20))
-        n = await written(st)
-        if (first === 0 && n > before) first = Date.now()
       }
+      const end = Date.now()
+      const seconds = (end - first) / 1000
+      const n = await written(st)
       result.startToFirstRowMs = first - t1
-      const seconds = (Date.now() - first) / 1000
       result.drainEntries = n - before
       result.drainSeconds = Number(seconds.toFixed(2))
       result.drainPerS = Math.round((n - before) / seconds)
+      result.leftAtServing = leftAtServing
+      result.drainServingPerS = Math.round(leftAtServing / ((end - tServing) / 1000))
     } finally {
       await stop(again)
     }
@@ -241,9 +299,14 @@ async function main(): Promise<void> {
       `connections x ${DURATION} s on GET /buy/ticket (every request wins), WRITER_BATCH ${BATCH}\n`,
   )
   console.table({
-    'baseline: bare upsert, rows/s': r.baselineRowsPerS,
-    'backlog drain, rows/s': r.drainPerS,
-    'drain x baseline': (r.drainPerS! / r.baselineRowsPerS!).toFixed(2),
+    [`baseline: bare COPY, ${MAX_TRANSACTION_ROWS} rows/COPY, rows/s`]: r.copyBaselineRowsPerS,
+    [`baseline: bare upsert, ${BATCH} rows/statement, rows/s`]: r.baselineRowsPerS,
+    [`baseline: writer's SQL alone, ${MAX_TRANSACTION_ROWS} rows/txn, rows/s`]: r.writerSqlRowsPerS,
+    'backlog drain, rows/s (from the first row)': r.drainPerS,
+    [`  of which once serving (${r.leftAtServing} rows left), rows/s`]: r.drainServingPerS,
+    'drain x bare COPY': (r.drainPerS! / r.copyBaselineRowsPerS!).toFixed(2),
+    'drain x bare upsert': (r.drainPerS! / r.baselineRowsPerS!).toFixed(2),
+    "drain x writer's SQL": (r.drainPerS! / r.writerSqlRowsPerS!).toFixed(2),
     'sale: orders made/s (Redis)': r.ordersMadePerS,
     'sale: orders written/s during load': r.writtenDuringLoadPerS,
     'sale: written/s to the last one': r.writtenOverallPerS,

@@ -1,4 +1,6 @@
+import { finished } from 'node:stream/promises'
 import type { Pool, PoolClient } from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
 import type { OrderRecord, OrderStatus } from './order-record'
 
 /**
@@ -14,23 +16,35 @@ const COLUMNS =
  * moves from reserved to its final state; nothing else changes (a re-sent creation never undoes
  * a payment). Only a conflict on order_id is absorbed: any other unique violation is an error,
  * never a silently dropped order. `orders` must hold each id once (collapse()).
+ *
+ * Two ways in, one meaning: rows given as arrays (`upsertOrders`, unnest) or copied into a
+ * staging table first (`copyUpsertOrders`); both are this SELECT list and this ON CONFLICT
+ * clause over the same nine columns (o, s, u, q, st, k, c, e, p), so they cannot drift apart.
  */
-const UPSERT = `
-  INSERT INTO orders (${COLUMNS})
-  SELECT o, s, u, q, st, NULLIF(k, ''),
-         to_timestamp(c / 1000.0), to_timestamp(e / 1000.0), to_timestamp(p / 1000.0)
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
-                $7::bigint[], $8::bigint[], $9::bigint[]) AS t(o, s, u, q, st, k, c, e, p)
-  ON CONFLICT (order_id) DO UPDATE
+const ROW = `o, s, u, q, st, NULLIF(k, ''),
+         to_timestamp(c / 1000.0), to_timestamp(e / 1000.0), to_timestamp(p / 1000.0)`
+const ON_CONFLICT = `ON CONFLICT (order_id) DO UPDATE
      SET status = EXCLUDED.status, paid_at = EXCLUDED.paid_at, written_at = now()
    WHERE orders.status = 'reserved' AND EXCLUDED.status <> 'reserved'`
 
+const UPSERT = `
+  INSERT INTO orders (${COLUMNS})
+  SELECT ${ROW}
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
+                $7::bigint[], $8::bigint[], $9::bigint[]) AS t(o, s, u, q, st, k, c, e, p)
+  ${ON_CONFLICT}`
+
+/**
+ * `prepared`: as a named statement, parsed and planned once per connection (the writer's small
+ * transactions and one-row retries: PgSide, where the measurements are).
+ */
 export async function upsertOrders(
   db: Pool | PoolClient,
   orders: readonly OrderRecord[],
+  prepared = false,
 ): Promise<number> {
   if (orders.length === 0) return 0
-  const r = await db.query(UPSERT, [
+  const r = await db.query({ name: prepared ? 'seckill-upsert-orders' : undefined, text: UPSERT }, [
     orders.map((o) => o.orderId),
     orders.map((o) => o.saleId),
     orders.map((o) => o.userId),
@@ -42,6 +56,104 @@ export async function upsertOrders(
     orders.map((o) => o.paidAt),
   ])
   return r.rowCount ?? 0
+}
+
+/**
+ * The staging table of `copyUpsertOrders`: one per connection (TEMP), emptied by every COMMIT
+ * (ON COMMIT DELETE ROWS truncates it in place: no dead rows pile up in a table autovacuum never
+ * visits, and no catalog churn as a CREATE and DROP per batch would make). The columns are the
+ * unnest arrays' types, so the text PostgreSQL refuses is refused the same way by both paths.
+ */
+const STAGING = `CREATE TEMP TABLE IF NOT EXISTS orders_staging
+  (o text, s text, u text, q int, st text, k text, c bigint, e bigint, p bigint)
+  ON COMMIT DELETE ROWS`
+const COPY_STAGING = 'COPY pg_temp.orders_staging (o, s, u, q, st, k, c, e, p) FROM STDIN'
+const UPSERT_STAGED = `
+  INSERT INTO orders (${COLUMNS})
+  SELECT ${ROW}
+    FROM pg_temp.orders_staging
+  ${ON_CONFLICT}`
+
+/** Connections that hold the staging table (it lives as long as the connection). */
+const staged = new WeakSet<PoolClient>()
+
+/**
+ * `upsertOrders` by COPY: the rows are copied (text format) into the connection's staging table,
+ * then one INSERT … SELECT … ON CONFLICT moves them into `orders`. Must run inside a transaction
+ * on `c` (the COMMIT empties the staging table); `orders` must hold each id once (collapse()).
+ */
+export async function copyUpsertOrders(
+  c: PoolClient,
+  orders: readonly OrderRecord[],
+): Promise<number> {
+  if (orders.length === 0) return 0
+  try {
+    if (!staged.has(c)) {
+      await c.query(STAGING)
+      staged.add(c)
+    }
+    await copyIn(c, COPY_STAGING, stagingText(orders))
+    const r = await c.query(UPSERT_STAGED)
+    return r.rowCount ?? 0
+  } catch (err) {
+    // The transaction that created the table may be the one rolled back: create it again.
+    staged.delete(c)
+    throw err
+  }
+}
+
+/**
+ * The benchmark's floor (bench/writer.ts): orders copied straight into `orders`, with no
+ * staging table and no conflict handling (an order already there fails the whole COPY). Never
+ * used by the writer.
+ */
+export async function copyNewOrders(c: PoolClient, orders: readonly OrderRecord[]): Promise<void> {
+  let text = ''
+  for (const o of orders) {
+    text +=
+      `${copyField(o.orderId)}\t${copyField(o.saleId)}\t${copyField(o.userId)}\t${o.quantity}\t` +
+      `${copyField(o.status)}\t${o.idempotencyKey === '' ? '\\N' : copyField(o.idempotencyKey)}\t` +
+      `${new Date(o.createdAt).toISOString()}\t${new Date(o.expiresAt).toISOString()}\t` +
+      `${o.paidAt === null ? '\\N' : new Date(o.paidAt).toISOString()}\n`
+  }
+  await copyIn(c, `COPY orders (${COLUMNS}) FROM STDIN`, text)
+}
+
+async function copyIn(c: PoolClient, sql: string, text: string): Promise<void> {
+  const stream = c.query(copyFrom(sql))
+  stream.end(text)
+  // 'finish' once PostgreSQL confirmed the COPY; 'error' (rejected here) when it refused it.
+  await finished(stream)
+}
+
+/** The rows in COPY's text format, in the staging table's column order. */
+export function stagingText(orders: readonly OrderRecord[]): string {
+  let text = ''
+  for (const o of orders) {
+    text +=
+      `${copyField(o.orderId)}\t${copyField(o.saleId)}\t${copyField(o.userId)}\t${o.quantity}\t` +
+      `${copyField(o.status)}\t${copyField(o.idempotencyKey)}\t${o.createdAt}\t${o.expiresAt}\t` +
+      `${o.paidAt === null ? '\\N' : o.paidAt}\n`
+  }
+  return text
+}
+
+const COPY_SPECIAL = /[\\\t\n\r]/
+const COPY_ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\\\',
+  '\t': '\\t',
+  '\n': '\\n',
+  '\r': '\\r',
+}
+
+/**
+ * A text value as a field of COPY's text format: backslash, tab, newline and carriage return
+ * escaped (the only bytes the format gives a meaning; `\N`, NULL, can then never be produced by
+ * a value). Other bytes PostgreSQL refuses in text (NUL) are refused by COPY as by unnest: a
+ * data error, and the batch goes one row at a time.
+ */
+export function copyField(v: string): string {
+  return COPY_SPECIAL.test(v) ? v.replace(/[\\\t\n\r]/g, (ch) => COPY_ESCAPES[ch]!) : v
 }
 
 interface OrderRow {

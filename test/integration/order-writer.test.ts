@@ -123,6 +123,65 @@ for (const c of cases) {
   )
 }
 
+// A backlog (what a PostgreSQL outage leaves) appears at once, in one MULTI: the writer's first
+// read is a full WRITER_BATCH of 2,500, so its first transaction goes by COPY through the
+// staging table (COPY_FROM_ROWS is 2,000) while it reads ahead; it is killed in that one.
+for (const at of ['after-insert', 'after-commit'] as const) {
+  t.test(
+    `a writer killed ${at} in a COPY transaction while draining a backlog loses and duplicates nothing once restarted`,
+    async (t) => {
+      const pg = freshSchema(t)
+      const env = { WRITER_NAME: 'node-a', WRITER_BATCH: '2500' }
+      const first = await startServer(t, { workers: 1, pg, env: { ...env, SECKILL_CRASH_AT: at } })
+      await first.sale('drain', { stock: 100, perUserLimit: 1 })
+      const k = saleKeys(first.prefix, 'drain')
+      const now = Date.now()
+      const n = 7_000
+      const m = first.redis.multi()
+      for (let i = 0; i < n; i++) {
+        m.xadd(
+          k.stream,
+          '*',
+          ...orderEntry({
+            orderId: `drain.${String(i).padStart(16, '0')}`,
+            userId: `u${i}`,
+            quantity: 1,
+            createdAt: now,
+            expiresAt: now + 300_000,
+            idempotencyKey: '',
+            status: i % 3 === 0 ? 'paid' : 'reserved',
+            paidAt: i % 3 === 0 ? now + 1 : '',
+          }),
+        )
+      }
+      await m.exec()
+      await waitFor(
+        'the primary to kill itself',
+        async () => first.proc.exitCode !== null || first.proc.signalCode !== null,
+      )
+      t.equal(first.proc.signalCode, 'SIGKILL', `the primary died by SIGKILL ${at}`)
+      const inPg = (await ordersOf(pg.pool, 'drain')).length
+      if (at === 'after-insert') t.equal(inPg, 0, 'PostgreSQL rolled the COPY transaction back')
+      else t.equal(inPg, 2_500, 'PostgreSQL committed the first read, 2,500 rows')
+
+      const second = await startServer(t, { workers: 1, pg, prefix: first.prefix, env })
+      await waitFor('every order in PostgreSQL and nothing pending', async () => {
+        const rows = await ordersOf(pg.pool, 'drain')
+        return rows.length === n && (await pendingCount(second, 'drain')) === 0
+      })
+      const rows = await ordersOf(pg.pool, 'drain')
+      t.equal(new Set(rows.map((r) => r.order_id)).size, n, `all ${n} orders, each once`)
+      t.equal(
+        rows.filter((r) => r.status === 'paid').length,
+        Math.ceil(n / 3),
+        'each in the state its entry gave it',
+      )
+      await waitFor('the stream to be empty', async () => (await second.redis.xlen(k.stream)) === 0)
+      t.pass('every entry left the stream')
+    },
+  )
+}
+
 t.test(
   'an entry PostgreSQL keeps refusing goes to the dead-letter stream after WRITER_MAX_DELIVERIES, and the others are written',
   async (t) => {

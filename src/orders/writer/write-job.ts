@@ -40,10 +40,17 @@ export interface WriteResult {
   readonly deadLetterNotes: readonly DeadLetterNote[]
   /** entries left pending after a data error, to be retried from 'pending' */
   readonly leftPending: number
-  /** the step read a full batch (or XAUTOCLAIM has more): call again at once */
+  /**
+   * call again at once: the step's last read was a full batch, or it read ahead (entries may
+   * have come while it wrote), or XAUTOCLAIM has more
+   */
   readonly more: boolean
   readonly cursor: string
-  /** set when PostgreSQL or Redis failed as a whole: nothing was acked, retry later */
+  /**
+   * set when PostgreSQL or Redis failed as a whole: whatever the step had not acked waits in the
+   * pending list, retry later (a draining step may have committed and acked transactions before
+   * the failure: `written` counts them)
+   */
   readonly error: string | null
   /** stream length after the step: entries not yet in PostgreSQL (the backlog); -1 unknown */
   readonly backlog: number
