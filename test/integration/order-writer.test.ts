@@ -123,7 +123,8 @@ for (const c of cases) {
   )
 }
 
-// A backlog (what a PostgreSQL outage leaves) appears at once, in one MULTI: the writer's first
+// A backlog (what a PostgreSQL outage leaves) appears at once, in one MULTI with the sale's bell
+// rung after it, as the scripts ring it: the writer's first
 // read is a full WRITER_BATCH of 2,500, so its first transaction goes by COPY through the
 // staging table (COPY_FROM_ROWS is 2,000) while it reads ahead; it is killed in that one.
 for (const at of ['after-insert', 'after-commit'] as const) {
@@ -154,6 +155,8 @@ for (const at of ['after-insert', 'after-commit'] as const) {
           }),
         )
       }
+      // Rung as the scripts ring it when they append: the writer reads the stream then.
+      m.publish(k.bell, String(n))
       await m.exec()
       await waitFor(
         'the primary to kill itself',
@@ -216,13 +219,15 @@ t.test(
         paidAt: '',
       })
     // Redis broke I6 (a second order for alice's key): PostgreSQL's unique key refuses it.
-    // Written by hand in one MULTI with good orders around it, so they share a batch.
+    // Written by hand in one MULTI with good orders around it, so they share a batch, and the
+    // sale's bell rung as the scripts ring it.
     await srv.redis
       .multi()
       .xadd(k.stream, '*', ...entry('poison.GOOD000000000001', 'bob', ''))
       .xadd(k.stream, '*', ...entry('poison.DUPLICATEKEY0001', 'alice', 'k1'))
       .xadd(k.stream, '*', ...entry('poison.BADQUANTITY00001', 'carol', '', 'many'))
       .xadd(k.stream, '*', ...entry('poison.GOOD000000000002', 'dave', ''))
+      .publish(k.bell, '4')
       .exec()
 
     await waitFor('two dead letters and nothing pending', async () => {
