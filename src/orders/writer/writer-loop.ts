@@ -23,6 +23,14 @@ import type { WriterTaskData } from './writer-task'
  * workers create or change one, so a local sale is written from its first order.
  */
 const BACKOFF_MIN_MS = 100
+/**
+ * The shortest time between the starts of two steps of a sale woken by its bell. A busy sale
+ * rings with every purchase batch, hundreds of times a second: stepping on each ring made
+ * transactions of a few rows, each a COMMIT, and PostgreSQL's CPU went to the purchase path's
+ * cost (latency at 5,000 req/s: p50 150 ms). 20 ms, the old polling interval, lets a busy sale's
+ * entries gather into one transaction; a quiet sale's first bell is answered at once.
+ */
+const RING_GAP_MS = 20
 const BACKOFF_MAX_MS = 5000
 
 export interface WriterLoopOptions {
@@ -59,6 +67,8 @@ interface SaleLoop {
   timer: NodeJS.Timeout | null
   /** what the timer waits for: a back-off is not cut short by a bell, a claim wait is */
   waiting: 'step' | 'backoff' | 'claim'
+  /** when the last step started (performance.now()), for RING_GAP_MS */
+  lastStepAt: number
   running: Promise<void> | null
   /** the bell rang while a step ran: that step may have read before the new entries */
   rang: boolean
@@ -106,6 +116,7 @@ export class WriterLoop implements BellListener {
       failures: 0,
       timer: null,
       waiting: 'step',
+      lastStepAt: Number.NEGATIVE_INFINITY,
       running: null,
       rang: false,
     }
@@ -131,7 +142,7 @@ export class WriterLoop implements BellListener {
       clearTimeout(s.timer)
       s.timer = null
     }
-    this.schedule(s, 0, 'step')
+    this.schedule(s, this.gapLeft(s), 'step')
   }
 
   /** Every sale may have new entries (bells may have been missed): each reads its stream. */
@@ -154,6 +165,7 @@ export class WriterLoop implements BellListener {
     s.timer = setTimeout(() => {
       s.timer = null
       s.rang = false
+      s.lastStepAt = performance.now()
       s.running = this.step(s).finally(() => {
         s.running = null
       })
@@ -195,6 +207,11 @@ export class WriterLoop implements BellListener {
       .set(r.oldestMs === null ? 0 : Math.max(0, this.o.now() - r.oldestMs) / 1000)
   }
 
+  /** How long a bell must wait before the sale's next step (RING_GAP_MS after the last start). */
+  private gapLeft(s: SaleLoop): number {
+    return Math.max(0, s.lastStepAt + RING_GAP_MS - performance.now())
+  }
+
   /** Move the sale's loop on after a step; returns when to step next, or null to park. */
   private after(
     s: SaleLoop,
@@ -233,7 +250,8 @@ export class WriterLoop implements BellListener {
       if (r.read === 0) s.mode = 'new'
       return { delayMs: 0, waiting: 'step' }
     }
-    if (r.more || s.rang) return { delayMs: 0, waiting: 'step' }
+    if (r.more) return { delayMs: 0, waiting: 'step' }
+    if (s.rang) return { delayMs: this.gapLeft(s), waiting: 'step' }
     // Nothing more to read. Entries still in the stream are pending with another consumer:
     // if it died, they are taken over once they have been idle for claimIdleMs.
     if (r.backlog !== 0) {
