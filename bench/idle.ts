@@ -1,8 +1,7 @@
-import { execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { admin } from './harness/admin'
 import { ownRedis } from './harness/own-redis'
+import { cpuMeter, type ProcessGroup, processesNamed } from './harness/proc-cpu'
 import { startSeckill } from './harness/servers'
 import { childPids, freePort } from './harness/spawn'
 import { REDIS_URL, storeFixture } from './harness/store-fixture'
@@ -19,33 +18,7 @@ import { Teardowns } from './harness/teardown'
  *
  *   node dist/bench/idle.js [--sales 1000] [--seconds 30] [--workers 2] [--shared-redis] [--json]
  */
-const TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
 const SETTLE_MS = 5000
-
-/** CPU seconds a process has used so far (utime + stime), or 0 once it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // After the name: state(0) ppid(1) ... utime(11) stime(12).
-    return (Number(fields[11]) + Number(fields[12])) / TICKS
-  } catch {
-    return 0
-  }
-}
-
-function processesNamed(name: string): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((e) => {
-      try {
-        return readFileSync(`/proc/${e}/comm`, 'utf8').trim() === name
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -87,26 +60,21 @@ async function main(): Promise<void> {
     const primary = node.proc.pid!
     const workers = childPids(primary)
     const redisPid = Number(/process_id:(\d+)/.exec(await stores.redis.info('server'))?.[1])
-    const groups: [string, () => number[]][] = [
+    const groups: ProcessGroup[] = [
       ['primary', () => [primary]],
-      ...workers.map((w, i): [string, () => number[]] => [`worker ${i}`, () => [w]]),
+      ...workers.map((w, i): ProcessGroup => [`worker ${i}`, () => [w]]),
       ['redis', () => [redisPid]],
       ['postgres', () => processesNamed('postgres')],
     ]
-    const before = groups.map(([, pids]) => pids().map((p) => [p, cpuSeconds(p)] as const))
+    const used = cpuMeter(groups)
     const t0 = Date.now()
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
     const elapsed = (Date.now() - t0) / 1000
-    const rows = groups.map(([name, pids], i) => {
-      const was = new Map(before[i])
-      // A process that started during the window (a postgres backend) counts from 0.
-      const used = pids().reduce((sum, p) => sum + cpuSeconds(p) - (was.get(p) ?? 0), 0)
-      return {
-        process: name,
-        cpuSeconds: round(used),
-        percentOfCore: round((used / elapsed) * 100),
-      }
-    })
+    const rows = used().map((g) => ({
+      process: g.process,
+      cpuSeconds: round(g.cpuSeconds),
+      percentOfCore: round((g.cpuSeconds / elapsed) * 100),
+    }))
     const total = round(rows.reduce((s, r) => s + r.percentOfCore, 0))
     const result = { sales, seconds: round(elapsed), setupSeconds: round(setupS), rows, total }
     if (values.json) process.stdout.write(`idle-result ${JSON.stringify(result)}\n`)

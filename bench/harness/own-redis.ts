@@ -49,6 +49,9 @@ export async function ownRedis(t: Teardown, extraArgs: string[] = []): Promise<O
     maxRetriesPerRequest: 1,
     retryStrategy: () => 50,
   })
+  // Refused connections are expected while the server starts (and after kill()); answering()
+  // says when it does not come up. Without a listener ioredis prints each one to stderr.
+  client.on('error', () => {})
   // Up once the data set is loaded: a Redis restarted on its AOF answers LOADING until then.
   const answering = () =>
     waitFor(

@@ -23,18 +23,24 @@ export async function start(
   workers: number,
   env: Record<string, string>,
   ready: string,
+  root?: string,
 ): Promise<Child> {
-  const c = launchNode(script, {
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    WORKERS: String(workers),
-    SECKILL_ADMIN_TOKEN: ADMIN_TOKEN,
-    LOG_LEVEL: 'info',
-    // A node under test or benchmark is told where its stores are; should a store be left out,
-    // it fails as it says rather than start a Redis or PostgreSQL of its own in the checkout.
-    LOCAL_SERVICES: 'off',
-    ...env,
-  })
+  const c = launchNode(
+    script,
+    {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      WORKERS: String(workers),
+      SECKILL_ADMIN_TOKEN: ADMIN_TOKEN,
+      LOG_LEVEL: 'info',
+      // A node under test or benchmark is told where its stores are; should a store be left out,
+      // it fails as it says rather than start a Redis or PostgreSQL of its own in the checkout.
+      LOCAL_SERVICES: 'off',
+      ...env,
+    },
+    [],
+    root,
+  )
   await c.printed(ready, READY_MS)
   return c
 }
@@ -49,11 +55,13 @@ export interface ServeOptions {
   /** processes (default 2: the machines this runs on have 2 cores) */
   readonly workers?: number
   readonly env?: Record<string, string>
+  /** a built checkout to run instead of this one (comparing with an older version) */
+  readonly root?: string
 }
 
 /** A seckill node (dist/cluster/primary.js), stopped at teardown. */
 export async function startSeckill(t: Teardown, o: ServeOptions): Promise<Child> {
-  const c = await start('cluster/primary.js', o.port, o.workers ?? 2, o.env ?? {}, SERVING)
+  const c = await start('cluster/primary.js', o.port, o.workers ?? 2, o.env ?? {}, SERVING, o.root)
   t.teardown(() => c.stop())
   return c
 }

@@ -84,13 +84,17 @@ export function launch(
   return child
 }
 
-/** `node dist/<script> ...args`: a process of the build. */
+/**
+ * `node dist/<script> ...args`: a process of the build, this checkout's unless `root` names
+ * another built checkout (a benchmark comparing with an older version).
+ */
 export function launchNode(
   script: string,
   env: Record<string, string | undefined> = {},
   args: readonly string[] = [],
+  root: string = ROOT,
 ): Child {
-  return launch(process.execPath, [join(ROOT, 'dist', script), ...args], env)
+  return launch(process.execPath, [join(root, 'dist', script), ...args], env)
 }
 
 function whenPrinted(c: Child, name: string, text: string, timeoutMs: number): Promise<void> {
