@@ -1,5 +1,5 @@
 import type Redis from 'ioredis'
-import { callExpireOrders, nextDeadline } from '../src/store/lua/expire-orders'
+import { callExpireOrders, nextDeadline, nextDeadlines } from '../src/store/lua/expire-orders'
 import type { BellListener } from '../src/store/sale-bell'
 import type { ScriptedRedis } from '../src/store/scripts'
 import { ordersExpired, unitsReturned } from './primary-metrics'
@@ -14,10 +14,11 @@ import { ordersExpired, unitsReturned } from './primary-metrics'
  * deadline and skips the sale until then. A new order can only bring a deadline in while the
  * sale has none, and every new order rings the sale's bell (src/store/sale-bell.ts): a ring
  * forgets what was remembered, so the next pass sweeps the sale and learns its deadline again.
- * Every FULL_SWEEP_MS every sale is swept whatever was remembered (a bell can be missed).
+ * Every FULL_SWEEP_MS every sale's earliest deadline is read again, all sales in one round trip,
+ * whatever was remembered (a bell can be missed): a sale with an order due is swept then.
  */
 const PER_CALL = 500
-/** The safety net for a missed bell: an order expires at most this late. */
+/** The safety net for a missed bell: an order expires at most this much later than its deadline. */
 const FULL_SWEEP_MS = 60_000
 
 export class ExpirySweep implements BellListener {
@@ -34,6 +35,8 @@ export class ExpirySweep implements BellListener {
     private readonly now: () => number,
     /** a sale got units back */
     private readonly onReturned: (saleId: string) => void,
+    /** how often every sale's earliest deadline is read again (tests shorten it) */
+    private readonly fullSweepMs = FULL_SWEEP_MS,
   ) {}
 
   ring(saleId: string): void {
@@ -47,16 +50,29 @@ export class ExpirySweep implements BellListener {
 
   /** One pass over the sales that may have something due; returns the units returned, per sale. */
   async once(saleIds: Iterable<string>): Promise<Map<string, number>> {
-    const full = Date.now() - this.lastFullAt >= FULL_SWEEP_MS
-    if (full) this.lastFullAt = Date.now()
+    const ids = [...saleIds]
+    if (Date.now() - this.lastFullAt >= this.fullSweepMs) {
+      // The safety net: every sale's earliest deadline read again, in one round trip, so a sale
+      // whose bell was missed is swept from this pass on. Nothing is swept for it by itself.
+      const rings = new Map(ids.map((id) => [id, this.rings.get(id) ?? 0]))
+      const deadlines = await nextDeadlines(this.redis, this.prefix, ids)
+      for (const [saleId, next] of deadlines) {
+        if ((this.rings.get(saleId) ?? 0) === rings.get(saleId)) {
+          this.dueAt.set(saleId, next ?? Number.POSITIVE_INFINITY)
+        }
+      }
+      this.lastFullAt = Date.now()
+    }
     const returned = new Map<string, number>()
-    for (const saleId of [...saleIds]) {
+    for (const saleId of ids) {
       const due = this.dueAt.get(saleId)
-      if (!full && due !== undefined && due > this.now()) continue
+      if (due !== undefined && due > this.now()) continue
       const rings = this.rings.get(saleId) ?? 0
       const units = await sweepSale(this.redis, this.prefix, saleId)
       const next = await nextDeadline(this.redis, this.prefix, saleId)
-      if ((this.rings.get(saleId) ?? 0) === rings) this.dueAt.set(saleId, next ?? Infinity)
+      if ((this.rings.get(saleId) ?? 0) === rings) {
+        this.dueAt.set(saleId, next ?? Number.POSITIVE_INFINITY)
+      }
       if (units > 0) {
         unitsReturned.inc(units)
         returned.set(saleId, units)

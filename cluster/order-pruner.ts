@@ -1,3 +1,5 @@
+import { earliestScores } from '../src/store/earliest-scores'
+import { saleKeys } from '../src/store/keys'
 import { callPruneOrders } from '../src/store/lua/prune-orders'
 import type { ScriptedRedis } from '../src/store/scripts'
 import { ordersPruned } from './primary-metrics'
@@ -19,15 +21,24 @@ export function pruneEveryMs(retentionMs: number): number {
   return retentionMs === 0 ? 0 : Math.min(60000, Math.max(1000, retentionMs / 10))
 }
 
-/** One pass over every sale; returns how many orders were forgotten. */
+/**
+ * One pass: every sale's oldest final order is read in one round trip, and only the sales with
+ * one past the retention (by `now`, the Redis clock) are pruned; returns how many orders were
+ * forgotten. The script checks the retention itself with Redis's TIME: a clock read here that is
+ * a little off only moves the pass that prunes an order, never what it prunes.
+ */
 export async function pruneOnce(
   redis: ScriptedRedis,
   prefix: string,
   retentionMs: number,
   saleIds: () => Iterable<string>,
+  now: () => number,
 ): Promise<number> {
+  const oldest = await earliestScores(redis, [...saleIds()], (id) => saleKeys(prefix, id).final)
+  const cutoff = now() - retentionMs
   let total = 0
-  for (const saleId of [...saleIds()]) {
+  for (const [saleId, finalAt] of oldest) {
+    if (finalAt === null || finalAt > cutoff) continue
     for (;;) {
       const r = await callPruneOrders(redis, prefix, saleId, retentionMs, PER_CALL)
       total += r.forgotten

@@ -1,23 +1,72 @@
 import type { Pool } from 'pg'
 import { log } from '../src/log'
 import { auditSale, driftKinds, hasDrift } from '../src/orders/reconcile'
+import type { BellListener } from '../src/store/sale-bell'
 import type { ScriptedRedis } from '../src/store/scripts'
 import { drift } from './primary-metrics'
 
 /**
- * Every RECONCILE_INTERVAL_MS, compares each sale's orders in Redis and PostgreSQL and publishes
- * the drift as the seckill_drift gauge, with a warning line per sale that drifts. Never repairs:
+ * Every RECONCILE_INTERVAL_MS, compares sales' orders in Redis and PostgreSQL and publishes the
+ * drift as the seckill_drift gauge, with a warning line per sale that drifts. Never repairs:
  * that is a decision for a person (`seckill reconcile --repair`).
+ *
+ * A pass audits only the sales that may have changed since their last audit: those whose bell
+ * rang (an order made or changed, the sale changed: src/store/sale-bell.ts), those that drifted
+ * or could not be read last time, and every sale after the bell's subscriber reconnected. A sale
+ * that is over and audited clean costs nothing more (an audit reads all of its orders on both
+ * sides). Every FULL_AUDIT_EVERY passes every sale is audited: what no bell tells of (a row
+ * changed in PostgreSQL by hand, a missed bell) shows within that many intervals.
  */
-export async function reconcileOnce(
-  redis: ScriptedRedis,
-  pg: Pool,
-  prefix: string,
-  saleIds: () => Iterable<string>,
-): Promise<void> {
-  for (const saleId of [...saleIds()]) {
-    const report = await auditSale(redis, pg, prefix, saleId)
+const FULL_AUDIT_EVERY = 10
+
+export class ReconcileJob implements BellListener {
+  /** sales to audit in the next pass (rang, drifted, failed, or never audited) */
+  private readonly due = new Set<string>()
+  /** sales audited at least once (a sale not in here is due) */
+  private readonly seen = new Set<string>()
+  private passes = 0
+
+  constructor(
+    private readonly redis: ScriptedRedis,
+    private readonly pg: Pool,
+    private readonly prefix: string,
+    private readonly saleIds: () => Iterable<string>,
+  ) {}
+
+  ring(saleId: string): void {
+    this.due.add(saleId)
+  }
+
+  resync(): void {
+    this.seen.clear()
+  }
+
+  /** One pass; resolves with the sales it audited. */
+  async once(): Promise<string[]> {
+    const full = this.passes % FULL_AUDIT_EVERY === 0
+    this.passes++
+    const audited: string[] = []
+    for (const saleId of [...this.saleIds()]) {
+      if (!full && this.seen.has(saleId) && !this.due.has(saleId)) continue
+      // Taken off before the audit: a bell during it puts the sale back for the next pass.
+      this.due.delete(saleId)
+      this.seen.add(saleId)
+      try {
+        if (await this.audit(saleId)) this.due.add(saleId)
+      } catch (err) {
+        this.due.add(saleId)
+        throw err
+      }
+      audited.push(saleId)
+    }
+    return audited
+  }
+
+  /** Audit one sale; true when it drifts (audited again next pass). */
+  private async audit(saleId: string): Promise<boolean> {
+    const report = await auditSale(this.redis, this.pg, this.prefix, saleId)
     for (const [kind, n] of Object.entries(driftKinds(report))) drift.labels(saleId, kind).set(n)
+    if (!hasDrift(report) && report.inFlight === 0) return false
     if (hasDrift(report)) {
       log.warn(
         {
@@ -28,5 +77,6 @@ export async function reconcileOnce(
         'Redis and PostgreSQL disagree; see `seckill reconcile --sale <id>`',
       )
     }
+    return true
   }
 }

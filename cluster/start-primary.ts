@@ -18,7 +18,7 @@ import {
   writerLag,
 } from './primary-metrics'
 import { QuotaLessor } from './quota-lessor'
-import { reconcileOnce } from './reconcile-job'
+import { ReconcileJob } from './reconcile-job'
 import { SaleMirror } from './sale-mirror'
 import { SaleWatch } from './sale-watch'
 import { liveWorkers } from './supervisor'
@@ -62,10 +62,12 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
     resyncMs: config.SALE_RESYNC_MS,
     onError: (err) => log.error({ err: err.message }, 'reading the sales failed'),
   })
+  /** Redis's clock, as the sale watch last measured it */
+  const redisNow = () => Date.now() + watch.clockOffsetMs
   const writer = createOrderWriter(
     config,
     { ordersWritten, writerBatch, writerFailures, deadLetters, writerBacklog, writerLag },
-    () => Date.now() + watch.clockOffsetMs,
+    redisNow,
   )
   // Sale definitions go to PostgreSQL (for `seckill restore`) in the background, never waited for.
   const mirror = new SaleMirror(pg)
@@ -82,30 +84,25 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   watch.onSale((sale) => hub.broadcast(sale))
 
   const saleIds = () => Array.from(watch.all(), (s) => s.id)
-  const sweep = new ExpirySweep(
-    redis,
-    prefix,
-    () => Date.now() + watch.clockOffsetMs,
-    (saleId) => {
-      watch.refresh(saleId).catch(() => {})
-    },
-  )
+  const sweep = new ExpirySweep(redis, prefix, redisNow, (saleId) => {
+    watch.refresh(saleId).catch(() => {})
+  })
   // One subscriber for the node: the scripts publish on a sale's channel when they change the
   // sale or append to its order stream, and each part looks at that sale then, not by polling.
   const bell = new SaleBell(config.REDIS_URL, prefix, `seckill-bell-${process.pid}`)
   bell.listen(writer)
   bell.listen(watch)
   bell.listen(sweep)
+  const reconcile = new ReconcileJob(redis, pg, prefix, saleIds)
+  bell.listen(reconcile)
   const retentionMs = config.ORDER_RETENTION_S * 1000
   // The primary's periodic work; each pass covers every sale the watch knows.
   const jobs = [
     new Periodic(config.SWEEP_MS, 'the expiry sweep', () => sweep.once(saleIds())),
     new Periodic(pruneEveryMs(retentionMs), 'pruning final orders', () =>
-      pruneOnce(redis, prefix, retentionMs, saleIds),
+      pruneOnce(redis, prefix, retentionMs, saleIds, redisNow),
     ),
-    new Periodic(config.RECONCILE_INTERVAL_MS, 'reconciliation', () =>
-      reconcileOnce(redis, pg, prefix, saleIds),
-    ),
+    new Periodic(config.RECONCILE_INTERVAL_MS, 'reconciliation', () => reconcile.once()),
   ]
   bell.start()
   await watch.start()

@@ -7,6 +7,7 @@ import type { WriterLoop as Loop, WriterMetrics } from '../../src/orders/writer/
 import { saleKeys, salesIndexKey } from '../../src/store/keys'
 import { RESERVE } from '../../src/store/lua/reserve'
 import { SaleBell } from '../../src/store/sale-bell'
+import { commandCalls, ownRedis } from '../helpers/own-redis'
 import { DATABASE_URL, freshSchema, ordersOf, waitFor } from '../helpers/pg'
 import { freshPrefix, openRedis, REDIS_URL, seedSale } from '../helpers/redis'
 
@@ -50,7 +51,13 @@ function entry(saleId: string): string[] {
   })
 }
 
-function loopOn(prefix: string, schema: string, metrics: WriterMetrics, idleMs = 20): Loop {
+function loopOn(
+  prefix: string,
+  schema: string,
+  metrics: WriterMetrics,
+  idleMs = 20,
+  redisUrl = REDIS_URL,
+): Loop {
   return new WriterLoop(
     {
       threads: 1,
@@ -59,7 +66,7 @@ function loopOn(prefix: string, schema: string, metrics: WriterMetrics, idleMs =
       claimIdleMs: 30_000,
       now: () => Date.now(),
       task: {
-        redisUrl: REDIS_URL,
+        redisUrl,
         redisTimeoutMs: 2000,
         pg: { url: DATABASE_URL, schema, max: 2, name: 'writer-loop-test' },
         writer: { prefix, batch: 100, claimIdleMs: 30_000, maxDeliveries: 5, crashAt: null },
@@ -181,5 +188,40 @@ t.test(
       (await ordersOf(w.pool, 's1')).some((o) => o.order_id === 's1.after'),
     )
     t.equal(w.seen.written, 3, 'each order written once')
+  },
+)
+
+t.test(
+  'the safety net reads only the streams that hold entries, and writes an order whose bell was missed',
+  async (t) => {
+    // A Redis of the test's own: its command counts are the loop's alone.
+    const own = await ownRedis(t)
+    const prefix = 'net:'
+    const { schema, pool } = freshSchema(t)
+    await migrate(pool, schema)
+    const { seen, metrics } = counting()
+    const loop = loopOn(prefix, schema, metrics, 200, own.url)
+    t.teardown(() => loop.stop())
+    const sales = Array.from({ length: 20 }, (_, i) => `s${i}`)
+    for (const id of sales) loop.track(id)
+    // Each sale's first steps read its (empty) stream, then the loop parks.
+    await waitFor('every stream read once', async () => {
+      const calls = await commandCalls(own.client)
+      return (calls.xreadgroup ?? 0) >= 2 * sales.length
+    })
+    await new Promise((r) => setTimeout(r, 300))
+    await own.client.config('RESETSTAT')
+    await new Promise((r) => setTimeout(r, 1000))
+    const calls = await commandCalls(own.client)
+    t.ok(
+      (calls.xlen ?? 0) >= sales.length * 3,
+      `the net looked at every stream (${calls.xlen} XLEN)`,
+    )
+    t.equal(calls.xreadgroup ?? 0, 0, 'and read none of them: all empty')
+
+    // An order appended with no bell (a bell lost while the subscriber was away).
+    await own.client.xadd(saleKeys(prefix, 's7').stream, '*', ...entry('s7'))
+    await waitFor('the order in PostgreSQL', async () => (await ordersOf(pool, 's7')).length === 1)
+    t.equal(seen.written, 1, 'written once, by the safety net')
   },
 )

@@ -45,6 +45,23 @@ export class StreamSide {
     return this.o.batch
   }
 
+  /**
+   * The sales whose stream holds entries (XLEN > 0), all asked in one round trip. An entry
+   * leaves the stream only once PostgreSQL has it (XACK + XDEL), so a sale with none has nothing
+   * to write, pending with any consumer or new.
+   */
+  async backlogged(saleIds: readonly string[]): Promise<string[]> {
+    if (saleIds.length === 0) return []
+    const p = this.redis.pipeline()
+    for (const id of saleIds) p.xlen(this.keys(id).stream)
+    const replies = (await p.exec()) ?? []
+    return saleIds.filter((_, i) => {
+      const [err, n] = replies[i] ?? [new Error('no reply'), 0]
+      if (err) throw err
+      return (n as number) > 0
+    })
+  }
+
   /** Up to `batch` entries of a sale's stream, delivered to `consumer`. */
   async read(saleId: string, consumer: string, from: ReadFrom, cursor = '0-0'): Promise<ReadBatch> {
     const stream = this.keys(saleId).stream

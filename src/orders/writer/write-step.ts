@@ -91,6 +91,11 @@ export class OrderWriter {
     return new OrderWriter(new StreamSide(redis, o), new PgSide(pg, o.crashAt), o.crashAt)
   }
 
+  /** The sales, of these, whose stream holds entries (the writer loop's safety net). */
+  backlogged(saleIds: readonly string[]): Promise<string[]> {
+    return this.stream.backlogged(saleIds)
+  }
+
   async step(job: WriteJob): Promise<WriteResult> {
     const { saleId, consumer } = job
     let batch: ReadBatch

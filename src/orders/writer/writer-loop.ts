@@ -79,6 +79,10 @@ export class WriterLoop implements BellListener {
   private readonly loops = new Map<string, SaleLoop>()
   private readonly safetyNet: NodeJS.Timeout | null
   private stopped = false
+  /** a resync's probe is out */
+  private probing = false
+  /** a resync came while the probe was out */
+  private probeAgain = false
 
   constructor(
     private readonly o: WriterLoopOptions,
@@ -145,9 +149,36 @@ export class WriterLoop implements BellListener {
     this.schedule(s, this.gapLeft(s), 'step')
   }
 
-  /** Every sale may have new entries (bells may have been missed): each reads its stream. */
+  /**
+   * Every sale may have new entries (bells may have been missed): the sales whose stream holds
+   * entries are asked for in one task (XLEN of every stream, one round trip) and only those
+   * step. If that fails, every sale steps, as a bell for each would make it.
+   */
   resync(): void {
-    for (const saleId of this.loops.keys()) this.ring(saleId)
+    if (this.stopped) return
+    // A probe already out may have read before the bells this resync is for: ask again after it.
+    if (this.probing) {
+      this.probeAgain = true
+      return
+    }
+    const ids = [...this.loops.keys()]
+    this.probing = true
+    ;(this.pool.run(ids, { name: 'backlogged' }) as Promise<string[]>)
+      .then(
+        (found) => {
+          for (const saleId of found) this.ring(saleId)
+        },
+        () => {
+          for (const saleId of ids) this.ring(saleId)
+        },
+      )
+      .finally(() => {
+        this.probing = false
+        if (this.probeAgain) {
+          this.probeAgain = false
+          this.resync()
+        }
+      })
   }
 
   /** Let running steps finish (they commit and ack), start no new one, and close the threads. */

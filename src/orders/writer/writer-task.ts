@@ -24,3 +24,9 @@ export async function write(job: WriteJob): Promise<WriteResult> {
   await connected
   return writer.step(job)
 }
+
+/** The sales, of `saleIds`, whose stream holds entries: one round trip for every sale. */
+export async function backlogged(saleIds: readonly string[]): Promise<string[]> {
+  await connected
+  return writer.backlogged(saleIds)
+}

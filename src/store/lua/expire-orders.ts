@@ -1,4 +1,5 @@
 import type Redis from 'ioredis'
+import { earliestScores } from '../earliest-scores'
 import { saleKeys } from '../keys'
 import { countsOf, runOnSale, saleScript } from './script-call'
 import { SETTLE_ORDER } from './settle-order'
@@ -44,4 +45,16 @@ export async function nextDeadline(
 ): Promise<number | null> {
   const first = await redis.zrange(saleKeys(prefix, saleId).expiry, 0, 0, 'WITHSCORES')
   return first[1] === undefined ? null : Number(first[1])
+}
+
+/**
+ * nextDeadline of many sales in one round trip (a pipeline; each reply is read on its own): the
+ * expiry sweep's safety net looks at every sale this way instead of sweeping each one.
+ */
+export async function nextDeadlines(
+  redis: Redis,
+  prefix: string,
+  saleIds: readonly string[],
+): Promise<Map<string, number | null>> {
+  return earliestScores(redis, saleIds, (id) => saleKeys(prefix, id).expiry)
 }
