@@ -38,13 +38,14 @@ end
 local t = rcall('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+--- @include "orderRecord"
 --- @include "changeOrder"
 
 local due = rcall('ZRANGE', expiryKey, '-inf', nowMs, 'BYSCORE', 'LIMIT', 0, most)
 local expired, units = 0, 0
 for _, orderId in ipairs(due) do
   local raw = rcall('HGET', ordersKey, orderId)
-  local o = raw and cjson.decode(raw)
+  local o = raw and decodeOrder(raw, orderId)
   if o and o.status == 'reserved' then
     changeOrder(orderId, o, 'expired')
     expired, units = expired + 1, units + o.quantity

@@ -37,12 +37,14 @@ end
 local t = rcall('TIME')
 local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - retention
 
+--- @include "orderRecord"
+
 local due = rcall('ZRANGE', finalKey, '-inf', cutoff, 'BYSCORE', 'LIMIT', 0, most)
 local forgotten = 0
 for _, orderId in ipairs(due) do
   local raw = rcall('HGET', ordersKey, orderId)
   if raw then
-    local o = cjson.decode(raw)
+    local o = decodeOrder(raw, orderId)
     -- Listed as final, so it is; the check only guards against a caller's mistake.
     if o.status == 'cancelled' or o.status == 'expired' then
       rcall('HDEL', ordersKey, orderId)

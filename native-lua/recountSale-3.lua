@@ -23,10 +23,12 @@ local before = rcall('HGET', saleKey, 'sold')
 if not before then return {-5} end
 before = tonumber(before)
 
+--- @include "orderRecord"
+
 local sold, held = 0, {}
 local all = rcall('HGETALL', ordersKey)
 for i = 2, #all, 2 do
-  local o = cjson.decode(all[i])
+  local o = decodeOrder(all[i], all[i - 1])
   if o.status == 'reserved' or o.status == 'paid' then
     sold = sold + o.quantity
     if o.userId ~= '' then held[o.userId] = (held[o.userId] or 0) + o.quantity end

@@ -54,6 +54,8 @@ if n == nil or n ~= math.floor(n) or n < 1 or n > 1000 or #ARGV ~= 2 + 4 * n the
 end
 local bell = ARGV[2 + 4 * n]
 
+--- @include "orderRecord"
+
 local replies = {}
 local f = rcall('HMGET', saleKey, 'stock', 'sold', 'perUserLimit', 'startsAt', 'endsAt', 'ttl',
   'started', 'closed')
@@ -75,7 +77,7 @@ elseif not (f[7] == '1' or (f[4] ~= '' and nowMs >= tonumber(f[4]))) then
 end
 
 local function existing(orderId)
-  local o = cjson.decode(rcall('HGET', ordersKey, orderId))
+  local o = decodeOrder(rcall('HGET', ordersKey, orderId), orderId)
   return {1, stock - sold, orderId, o.quantity, o.createdAt, o.expiresAt}
 end
 

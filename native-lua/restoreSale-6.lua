@@ -161,6 +161,8 @@ if mode == 'create' then
     'createdAt', ARGV[10], 'returned', 0, 'restoredBy', token)
 end
 
+--- @include "orderRecord"
+
 local function holdMore(userId, qty)
   if userId ~= '' then rcall('HINCRBY', usersKey, userId, qty) end
 end
@@ -184,7 +186,7 @@ local function claimKey(field, orderId, live)
   if current then
     if not live then return end
     local raw = rcall('HGET', ordersKey, current)
-    if raw and current ~= orderId and isLive(cjson.decode(raw).status) then return end
+    if raw and current ~= orderId and isLive(decodeOrder(raw, current).status) then return end
   end
   rcall('HSET', idemKey, field, orderId)
 end
@@ -215,7 +217,7 @@ for i = 1, n do
     if status == 'reserved' then rcall('ZADD', expiryKey, expiresAt, orderId) end
     added = added + 1
   else
-    local o = cjson.decode(raw)
+    local o = decodeOrder(raw, orderId)
     if o.status == 'reserved' and status ~= 'reserved' then
       -- PostgreSQL holds the order's one change out of reserved, which Redis lost.
       o.status, o.paidAt = status, paidAt

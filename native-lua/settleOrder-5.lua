@@ -43,6 +43,7 @@ end
 local t = rcall('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+--- @include "orderRecord"
 --- @include "changeOrder"
 
 -- Ring the bell for the entry changeOrder appended; returns the order's JSON.
@@ -53,7 +54,7 @@ end
 
 local raw = rcall('HGET', ordersKey, orderId)
 if not raw then return {-10} end
-local o = cjson.decode(raw)
+local o = decodeOrder(raw, orderId)
 
 if o.status == 'reserved' and nowMs >= tonumber(o.expiresAt) then
   return {-7, changed(changeOrder(orderId, o, 'expired'))}

@@ -3,7 +3,7 @@ import {
   ENTRY_FIELDS,
   orderEntry,
   orderFromEntry,
-  orderFromJson,
+  orderFromHash,
 } from '../../src/orders/order-record'
 import { EXPIRE_ORDERS } from '../../src/store/lua/expire-orders'
 import { RESERVE } from '../../src/store/lua/reserve'
@@ -80,7 +80,7 @@ function holdsToTheCodec(t: Test, entries: Entry[], orders: Record<string, strin
     const decoded = orderFromEntry('s1', last.get(orderId)!)
     t.same(
       decoded,
-      orderFromJson(orderId, 's1', json),
+      orderFromHash(orderId, 's1', json),
       `${orderId}: the entry says what the hash says`,
     )
   }
