@@ -8,7 +8,8 @@
   Input:
     KEYS[1] sale hash            ({saleId}:sale) sold, returned
     KEYS[2] units held per user  ({saleId}:users) userId -> units
-    KEYS[3] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[3] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
     KEYS[4] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, reserved orders only
     KEYS[5] order stream         ({saleId}:stream) the hand-off to the order writer
 

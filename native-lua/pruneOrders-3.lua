@@ -11,7 +11,8 @@
   Input:
     KEYS[1] final orders         ({saleId}:final) zset orderId -> epoch ms it became final,
                                  written by the order writer once PostgreSQL has that state
-    KEYS[2] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[2] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
     KEYS[3] idempotency keys     ({saleId}:idem) "<len(userId)>:<userId><key>" -> orderId
 
     ARGV[1] retention            ms an order stays after it became final (integer >= 0)

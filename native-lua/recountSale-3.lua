@@ -7,7 +7,8 @@
   Input:
     KEYS[1] sale hash            ({saleId}:sale) sold, returned
     KEYS[2] units held per user  ({saleId}:users) userId -> units
-    KEYS[3] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[3] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
 
   Output:
     {sold before, sold after, users whose held units changed}

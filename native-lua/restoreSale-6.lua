@@ -37,7 +37,8 @@
     KEYS[1] sale hash            ({saleId}:sale)
     KEYS[2] units held per user  ({saleId}:users) userId -> units
     KEYS[3] idempotency keys     ({saleId}:idem) "<len(userId)>:<userId><key>" -> orderId
-    KEYS[4] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[4] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
     KEYS[5] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, reserved orders only
     KEYS[6] final orders         ({saleId}:final) zset orderId -> epoch ms it became final (here:
                                  the Redis time of the call), cancelled and expired orders
@@ -201,7 +202,7 @@ for i = 1, n do
   if not raw then
     local expiresAt = tonumber(ARGV[b + 7])
     -- The shape reserve-6.lua and settleOrder-5.lua keep.
-    rcall('HSET', ordersKey, orderId, cjson.encode({
+    rcall('HSET', ordersKey, orderId, encodeOrder({
       userId = userId, quantity = qty, createdAt = tonumber(ARGV[b + 6]), expiresAt = expiresAt,
       idempotencyKey = key, status = status, paidAt = paidAt }))
     if key ~= '' then claimKey(#userId .. ':' .. userId .. key, orderId, isLive(status)) end
@@ -221,7 +222,7 @@ for i = 1, n do
     if o.status == 'reserved' and status ~= 'reserved' then
       -- PostgreSQL holds the order's one change out of reserved, which Redis lost.
       o.status, o.paidAt = status, paidAt
-      rcall('HSET', ordersKey, orderId, cjson.encode(o))
+      rcall('HSET', ordersKey, orderId, encodeOrder(o))
       rcall('ZREM', expiryKey, orderId)
       if status ~= 'paid' then
         rcall('HINCRBY', saleKey, 'sold', -o.quantity)

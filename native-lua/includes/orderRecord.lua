@@ -6,13 +6,13 @@
 
   The orders hash ({saleId}:orders) maps an order id to
 
-    <status><quantity>,<createdAt>,<expiresAt - createdAt>,<paidAt - createdAt>,<#userId>:<userId><idempotencyKey>
+    <status><quantity>,<createdAt>,<expiresAt-createdAt>,<paidAt-createdAt>,<#userId>:<userId><key>
 
   status one letter: r reserved, p paid, c cancelled, e expired. Times are epoch ms on the Redis
   clock; the two after createdAt are ms after it (a few digits instead of 13: with the field names
   of JSON gone, the value of a typical order is a third of its JSON), and paidAt's is empty unless
   the order is paid. #userId is the user id's length in bytes, so the user id may hold any byte
-  (',' ':' digits, NUL) and the idempotency key is simply the rest of the value, as in the field of
+  (',' ':' digits, NUL) and the idempotency key (<key>) is the rest of the value, as in the field of
   the idempotency hash ("<#userId>:<userId><key>"). E.g. u1 reserved 2 units with key k:
   "r2,1700000000000,300000,,2:u1k"; an anonymous buyer paid 1 unit 5 s in, no key:
   "p1,1700000000000,300000,5000,0:".
@@ -40,7 +40,8 @@ local function decodeOrder(raw, orderId)
   local s, q, c, e, p, n, at =
     string.match(raw, '^(%a)(%d+),(%d+),(%-?%d+),(%-?%d*),(%d+):()')
   if not ORDER_STATUS[s] or at + tonumber(n) - 1 > #raw then
-    error('order ' .. orderId .. ': its value in the orders hash is neither an order record nor JSON')
+    error('order ' .. orderId
+      .. ': its value in the orders hash is neither an order record nor JSON')
   end
   n, c = tonumber(n), tonumber(c)
   return {

@@ -17,6 +17,7 @@ t.test('every include marker is replaced by its file before a script is loaded',
   for (const s of luaScripts()) {
     if (s.name === 'createSale' || s.name === 'setSaleState') continue
     t.match(s.lua, /local function decodeOrder\(raw, orderId\)/, `${s.name} has decodeOrder`)
+    t.notMatch(s.lua, /cjson\.encode\(/, `${s.name} writes no JSON into the orders hash`)
     const change = s.lua.indexOf('local function changeOrder')
     if (change >= 0) {
       t.ok(
