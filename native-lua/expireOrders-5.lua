@@ -8,7 +8,8 @@
   Input:
     KEYS[1] sale hash            ({saleId}:sale) sold, returned
     KEYS[2] units held per user  ({saleId}:users) userId -> units
-    KEYS[3] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[3] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
     KEYS[4] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, reserved orders only
     KEYS[5] order stream         ({saleId}:stream) the hand-off to the order writer
 
@@ -38,13 +39,14 @@ end
 local t = rcall('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+--- @include "orderRecord"
 --- @include "changeOrder"
 
 local due = rcall('ZRANGE', expiryKey, '-inf', nowMs, 'BYSCORE', 'LIMIT', 0, most)
 local expired, units = 0, 0
 for _, orderId in ipairs(due) do
   local raw = rcall('HGET', ordersKey, orderId)
-  local o = raw and cjson.decode(raw)
+  local o = raw and decodeOrder(raw, orderId)
   if o and o.status == 'reserved' then
     changeOrder(orderId, o, 'expired')
     expired, units = expired + 1, units + o.quantity

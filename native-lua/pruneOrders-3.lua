@@ -11,7 +11,8 @@
   Input:
     KEYS[1] final orders         ({saleId}:final) zset orderId -> epoch ms it became final,
                                  written by the order writer once PostgreSQL has that state
-    KEYS[2] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[2] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
     KEYS[3] idempotency keys     ({saleId}:idem) "<len(userId)>:<userId><key>" -> orderId
 
     ARGV[1] retention            ms an order stays after it became final (integer >= 0)
@@ -37,12 +38,14 @@ end
 local t = rcall('TIME')
 local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - retention
 
+--- @include "orderRecord"
+
 local due = rcall('ZRANGE', finalKey, '-inf', cutoff, 'BYSCORE', 'LIMIT', 0, most)
 local forgotten = 0
 for _, orderId in ipairs(due) do
   local raw = rcall('HGET', ordersKey, orderId)
   if raw then
-    local o = cjson.decode(raw)
+    local o = decodeOrder(raw, orderId)
     -- Listed as final, so it is; the check only guards against a caller's mistake.
     if o.status == 'cancelled' or o.status == 'expired' then
       rcall('HDEL', ordersKey, orderId)

@@ -7,7 +7,8 @@
   Input:
     KEYS[1] sale hash            ({saleId}:sale) sold, returned
     KEYS[2] units held per user  ({saleId}:users) userId -> units
-    KEYS[3] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[3] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
 
   Output:
     {sold before, sold after, users whose held units changed}
@@ -23,10 +24,12 @@ local before = rcall('HGET', saleKey, 'sold')
 if not before then return {-5} end
 before = tonumber(before)
 
+--- @include "orderRecord"
+
 local sold, held = 0, {}
 local all = rcall('HGETALL', ordersKey)
 for i = 2, #all, 2 do
-  local o = cjson.decode(all[i])
+  local o = decodeOrder(all[i], all[i - 1])
   if o.status == 'reserved' or o.status == 'paid' then
     sold = sold + o.quantity
     if o.userId ~= '' then held[o.userId] = (held[o.userId] or 0) + o.quantity end

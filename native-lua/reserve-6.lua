@@ -7,7 +7,8 @@
                                  ttl, started, closed
     KEYS[2] units held per user  ({saleId}:users) userId -> units
     KEYS[3] idempotency keys     ({saleId}:idem) "<len(userId)>:<userId><key>" -> orderId
-    KEYS[4] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[4] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
     KEYS[5] order stream         ({saleId}:stream) the hand-off to the order writer
     KEYS[6] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, read by the sweep
                                  of expireOrders-5.lua
@@ -54,6 +55,8 @@ if n == nil or n ~= math.floor(n) or n < 1 or n > 1000 or #ARGV ~= 2 + 4 * n the
 end
 local bell = ARGV[2 + 4 * n]
 
+--- @include "orderRecord"
+
 local replies = {}
 local f = rcall('HMGET', saleKey, 'stock', 'sold', 'perUserLimit', 'startsAt', 'endsAt', 'ttl',
   'started', 'closed')
@@ -75,7 +78,7 @@ elseif not (f[7] == '1' or (f[4] ~= '' and nowMs >= tonumber(f[4]))) then
 end
 
 local function existing(orderId)
-  local o = cjson.decode(rcall('HGET', ordersKey, orderId))
+  local o = decodeOrder(rcall('HGET', ordersKey, orderId), orderId)
   return {1, stock - sold, orderId, o.quantity, o.createdAt, o.expiresAt}
 end
 
@@ -104,7 +107,7 @@ for i = 1, n do
     rcall('HINCRBY', saleKey, 'sold', qty)
     if userId ~= '' then rcall('HINCRBY', usersKey, userId, qty) end
     if idemField then rcall('HSET', idemKey, idemField, orderId) end
-    rcall('HSET', ordersKey, orderId, cjson.encode({
+    rcall('HSET', ordersKey, orderId, encodeOrder({
       userId = userId, quantity = qty, createdAt = nowMs, expiresAt = expiresAt,
       idempotencyKey = key, status = 'reserved', paidAt = '' }))
     rcall('ZADD', expiryKey, expiresAt, orderId)

@@ -37,7 +37,8 @@
     KEYS[1] sale hash            ({saleId}:sale)
     KEYS[2] units held per user  ({saleId}:users) userId -> units
     KEYS[3] idempotency keys     ({saleId}:idem) "<len(userId)>:<userId><key>" -> orderId
-    KEYS[4] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[4] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
     KEYS[5] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, reserved orders only
     KEYS[6] final orders         ({saleId}:final) zset orderId -> epoch ms it became final (here:
                                  the Redis time of the call), cancelled and expired orders
@@ -161,6 +162,8 @@ if mode == 'create' then
     'createdAt', ARGV[10], 'returned', 0, 'restoredBy', token)
 end
 
+--- @include "orderRecord"
+
 local function holdMore(userId, qty)
   if userId ~= '' then rcall('HINCRBY', usersKey, userId, qty) end
 end
@@ -184,7 +187,7 @@ local function claimKey(field, orderId, live)
   if current then
     if not live then return end
     local raw = rcall('HGET', ordersKey, current)
-    if raw and current ~= orderId and isLive(cjson.decode(raw).status) then return end
+    if raw and current ~= orderId and isLive(decodeOrder(raw, current).status) then return end
   end
   rcall('HSET', idemKey, field, orderId)
 end
@@ -199,7 +202,7 @@ for i = 1, n do
   if not raw then
     local expiresAt = tonumber(ARGV[b + 7])
     -- The shape reserve-6.lua and settleOrder-5.lua keep.
-    rcall('HSET', ordersKey, orderId, cjson.encode({
+    rcall('HSET', ordersKey, orderId, encodeOrder({
       userId = userId, quantity = qty, createdAt = tonumber(ARGV[b + 6]), expiresAt = expiresAt,
       idempotencyKey = key, status = status, paidAt = paidAt }))
     if key ~= '' then claimKey(#userId .. ':' .. userId .. key, orderId, isLive(status)) end
@@ -215,11 +218,11 @@ for i = 1, n do
     if status == 'reserved' then rcall('ZADD', expiryKey, expiresAt, orderId) end
     added = added + 1
   else
-    local o = cjson.decode(raw)
+    local o = decodeOrder(raw, orderId)
     if o.status == 'reserved' and status ~= 'reserved' then
       -- PostgreSQL holds the order's one change out of reserved, which Redis lost.
       o.status, o.paidAt = status, paidAt
-      rcall('HSET', ordersKey, orderId, cjson.encode(o))
+      rcall('HSET', ordersKey, orderId, encodeOrder(o))
       rcall('ZREM', expiryKey, orderId)
       if status ~= 'paid' then
         rcall('HINCRBY', saleKey, 'sold', -o.quantity)

@@ -8,7 +8,8 @@
   Input:
     KEYS[1] sale hash            ({saleId}:sale) sold, returned
     KEYS[2] units held per user  ({saleId}:users) userId -> units
-    KEYS[3] orders               ({saleId}:orders) orderId -> JSON of the order
+    KEYS[3] orders               ({saleId}:orders) orderId -> the order's record
+                                 (includes/orderRecord.lua; JSON if an earlier version wrote it)
     KEYS[4] payment deadlines    ({saleId}:expiry) zset orderId -> expiresAt, reserved orders only
     KEYS[5] order stream         ({saleId}:stream) the hand-off to the order writer
 
@@ -16,7 +17,8 @@
     ARGV[2] orderId              1..200 bytes
     ARGV[3] the sale's bell channel ({saleId}:bell), published on when the order changed
 
-  Output: {code, JSON of the order as it now is (absent for -10 and -6)}
+  Output: {code, the order as it now is: its value in KEYS[3], a record (includes/orderRecord.lua),
+    or the JSON an earlier version wrote if the order has not changed since (absent for -10 and -6)}
      0  done: the order is now paid (pay) or cancelled (cancel)
      1  it already was: pay of a paid order, cancel of a cancelled one (nothing changed)
     -7  expired: the deadline passed (if the sweep had not run yet, this call expires it)
@@ -43,17 +45,18 @@ end
 local t = rcall('TIME')
 local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+--- @include "orderRecord"
 --- @include "changeOrder"
 
--- Ring the bell for the entry changeOrder appended; returns the order's JSON.
-local function changed(json)
+-- Ring the bell for the entry changeOrder appended; returns the order's new value.
+local function changed(value)
   rcall('PUBLISH', bell, 1)
-  return json
+  return value
 end
 
 local raw = rcall('HGET', ordersKey, orderId)
 if not raw then return {-10} end
-local o = cjson.decode(raw)
+local o = decodeOrder(raw, orderId)
 
 if o.status == 'reserved' and nowMs >= tonumber(o.expiresAt) then
   return {-7, changed(changeOrder(orderId, o, 'expired'))}

@@ -1,19 +1,21 @@
 --[[
   Included by settleOrder-5.lua and expireOrders-5.lua (`--- @include "changeOrder"`, inlined by
   the loader, src/store/scripts.ts), after they have named their KEYS (saleKey, usersKey,
-  ordersKey, expiryKey, streamKey) and read nowMs: the one way an order leaves "reserved".
+  ordersKey, expiryKey, streamKey), read nowMs and included orderRecord (encodeOrder): the one way
+  an order leaves "reserved".
 
-  changeOrder(orderId, o, status): o is the order (decoded, status "reserved"); status is
-  "paid", "cancelled" or "expired". Writes the order's new state, drops its deadline, appends the
-  change to the order stream (the codec's fields, in its order: src/orders/order-record.ts) and,
-  for an order that did not sell, returns its units: sold -= quantity, returned += quantity, the
-  user's held units -= quantity. Returns the order's new JSON.
+  changeOrder(orderId, o, status): o is the order (decodeOrder's table, status "reserved");
+  status is "paid", "cancelled" or "expired". Writes the order's new state (a record, whatever
+  form it had), drops its deadline, appends the change to the order stream (the codec's fields, in
+  its order: src/orders/order-record.ts) and, for an order that did not sell, returns its units:
+  sold -= quantity, returned += quantity, the user's held units -= quantity. Returns the order's
+  new value in the orders hash.
 ]]
 local function changeOrder(orderId, o, status)
   o.status = status
   if status == 'paid' then o.paidAt = nowMs end
-  local json = cjson.encode(o)
-  rcall('HSET', ordersKey, orderId, json)
+  local value = encodeOrder(o)
+  rcall('HSET', ordersKey, orderId, value)
   rcall('ZREM', expiryKey, orderId)
   rcall('XADD', streamKey, '*', 'orderId', orderId, 'userId', o.userId, 'quantity', o.quantity,
     'createdAt', o.createdAt, 'expiresAt', o.expiresAt, 'idempotencyKey', o.idempotencyKey,
@@ -27,5 +29,5 @@ local function changeOrder(orderId, o, status)
       end
     end
   end
-  return json
+  return value
 end

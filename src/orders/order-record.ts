@@ -1,8 +1,8 @@
 import { isIdentifier } from '../identifier'
 
 /**
- * An order as the three places hold it: the JSON in the sale's Redis orders hash, an entry of the
- * sale's order stream, and a PostgreSQL row. Pure: no I/O.
+ * An order as the three places hold it: its record in the sale's Redis orders hash, an entry of
+ * the sale's order stream, and a PostgreSQL row. Pure: no I/O.
  */
 export type OrderStatus = 'reserved' | 'paid' | 'expired' | 'cancelled'
 
@@ -23,7 +23,71 @@ export interface OrderRecord {
   readonly paidAt: number | null
 }
 
-/** The order JSON reserve-6.lua and settleOrder-5.lua keep in the orders hash. */
+/** An order as the sale's orders hash holds it: the hash names the sale, the field is the id. */
+export type StoredOrder = Omit<OrderRecord, 'orderId' | 'saleId'>
+
+const LETTER: Readonly<Record<OrderStatus, string>> = {
+  reserved: 'r',
+  paid: 'p',
+  cancelled: 'c',
+  expired: 'e',
+}
+const STATUS_OF: Readonly<Record<string, OrderStatus>> = {
+  r: 'reserved',
+  p: 'paid',
+  c: 'cancelled',
+  e: 'expired',
+}
+
+/**
+ * An order's value in the orders hash, the mirror of native-lua/includes/orderRecord.lua (where
+ * the format is explained; test/lua/order-record.test.ts holds the two to the same bytes):
+ * `<status letter><quantity>,<createdAt>,<expiresAt - createdAt>,<paidAt - createdAt or ''>,
+ * <byte length of userId>:<userId><idempotencyKey>`. The scripts write it; here it is written
+ * only by tests, which set up what the scripts would have left.
+ */
+export function encodeStoredOrder(o: StoredOrder): string {
+  const paid = o.paidAt === null ? '' : String(o.paidAt - o.createdAt)
+  return (
+    `${LETTER[o.status]}${o.quantity},${o.createdAt},${o.expiresAt - o.createdAt},${paid},` +
+    `${Buffer.byteLength(o.userId)}:${o.userId}${o.idempotencyKey}`
+  )
+}
+
+const HEAD = /^([a-zA-Z])(\d+),(\d+),(-?\d+),(-?\d*),(\d+):/
+
+/**
+ * Read an order's value in the orders hash: the compact record, or the JSON the scripts wrote
+ * before it (a value starting with '{'; an upgraded node still finds them in Redis). A value that
+ * is neither throws: the orders hash is written by the scripts alone, so it is a fault.
+ */
+export function decodeStoredOrder(value: string): StoredOrder {
+  if (value.startsWith('{')) return fromOldJson(value)
+  const m = HEAD.exec(value)
+  const status = m ? STATUS_OF[m[1]!] : undefined
+  if (!m || !status) throw notARecord(value)
+  // The user id's length is in bytes (Lua's #); the rest of the value is UTF-8 text (ioredis
+  // decoded it, and src/identifier.ts admits text only), so a Buffer splits it where Lua does.
+  const rest = Buffer.from(value.slice(m[0].length), 'utf8')
+  const userBytes = Number(m[6])
+  if (userBytes > rest.length) throw notARecord(value)
+  const createdAt = Number(m[3])
+  return {
+    userId: rest.toString('utf8', 0, userBytes),
+    quantity: Number(m[2]),
+    status,
+    idempotencyKey: rest.toString('utf8', userBytes),
+    createdAt,
+    expiresAt: createdAt + Number(m[4]),
+    paidAt: m[5] === '' ? null : createdAt + Number(m[5]),
+  }
+}
+
+function notARecord(value: string): Error {
+  return new Error(`not an order of the orders hash: ${JSON.stringify(value.slice(0, 60))}`)
+}
+
+/** The order JSON reserve-6.lua and settleOrder-5.lua kept in the orders hash before the record. */
 interface OrderJson {
   userId: string
   quantity: number
@@ -34,11 +98,9 @@ interface OrderJson {
   paidAt?: number | ''
 }
 
-export function orderFromJson(orderId: string, saleId: string, json: string): OrderRecord {
+function fromOldJson(json: string): StoredOrder {
   const o = JSON.parse(json) as OrderJson
   return {
-    orderId,
-    saleId,
     userId: o.userId,
     quantity: o.quantity,
     status: (o.status ?? 'reserved') as OrderStatus,
@@ -47,6 +109,11 @@ export function orderFromJson(orderId: string, saleId: string, json: string): Or
     expiresAt: o.expiresAt,
     paidAt: typeof o.paidAt === 'number' ? o.paidAt : null,
   }
+}
+
+/** One order of a sale's orders hash: its id (the hash field), and its value decoded. */
+export function orderFromHash(orderId: string, saleId: string, value: string): OrderRecord {
+  return { orderId, saleId, ...decodeStoredOrder(value) }
 }
 
 /**

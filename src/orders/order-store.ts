@@ -3,7 +3,7 @@ import type { Pool } from 'pg'
 import { saleKeys } from '../store/keys'
 import { callSettleOrder } from '../store/lua/settle-order'
 import type { ScriptedRedis } from '../store/scripts'
-import { isFinal, type OrderRecord, orderFromJson } from './order-record'
+import { isFinal, type OrderRecord, orderFromHash } from './order-record'
 import { findOrder } from './order-sql'
 
 /**
@@ -27,15 +27,15 @@ export async function lookupOrder(
     pgError = err as Error
   }
   if (row && isFinal(row.status)) return row
-  let json: string | null
+  let stored: string | null
   try {
-    json = await redis.hget(saleKeys(prefix, saleId).orders, orderId)
+    stored = await redis.hget(saleKeys(prefix, saleId).orders, orderId)
   } catch (err) {
     // Redis cannot say whether a reserved row has changed since: PostgreSQL's row is the record.
     if (row) return row
     throw pgError ?? err
   }
-  if (json !== null) return orderFromJson(orderId, saleId, json)
+  if (stored !== null) return orderFromHash(orderId, saleId, stored)
   if (pgError) throw pgError
   return row
 }
@@ -61,7 +61,7 @@ export async function settleOrder(
     throw new Error(`settleOrder-5.lua refused ${action} of order ${orderId}`)
   }
   if (r.outcome !== 'not_found') {
-    return { code: r.outcome, order: orderFromJson(orderId, saleId, r.orderJson) }
+    return { code: r.outcome, order: orderFromHash(orderId, saleId, r.orderValue) }
   }
   // Not in Redis: PostgreSQL may still hold it (Redis lost its data); a final state answers.
   const row = await findOrder(pg, orderId)

@@ -3,7 +3,7 @@ import { log } from '../log'
 import { saleKeys } from '../store/keys'
 import { callRecountSale } from '../store/lua/recount-sale'
 import type { ScriptedRedis } from '../store/scripts'
-import { isLive, type OrderRecord, orderFromEntry, orderFromJson } from './order-record'
+import { isLive, type OrderRecord, orderFromEntry, orderFromHash } from './order-record'
 import { deleteOrders, findOrders, ordersOfSale, overwriteOrders, upsertOrders } from './order-sql'
 
 /**
@@ -84,7 +84,7 @@ async function redisView(redis: ScriptedRedis, prefix: string, saleId: string): 
   const hash = r[1]![1] as Record<string, string>
   const entries = r[3]![1] as [string, string[]][]
   const orders = new Map<string, OrderRecord>()
-  for (const [id, json] of Object.entries(hash)) orders.set(id, orderFromJson(id, saleId, json))
+  for (const [id, value] of Object.entries(hash)) orders.set(id, orderFromHash(id, saleId, value))
   const inFlight = new Set<string>()
   for (const [, fields] of entries) {
     const o = orderFromEntry(saleId, fields)

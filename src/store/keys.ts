@@ -13,7 +13,11 @@ export interface SaleKeys {
   readonly users: string
   /** hash: "<len(userId)>:<userId><idempotency key>" -> orderId */
   readonly idem: string
-  /** hash: orderId -> JSON of the order */
+  /**
+   * hash: orderId -> the order's record, one line (native-lua/includes/orderRecord.lua, mirrored
+   * by src/orders/order-record.ts); an order an earlier version wrote and nothing has changed
+   * since is still its JSON, which both read
+   */
   readonly orders: string
   /** stream: one entry per new order and per change of state, the hand-off to the order writer */
   readonly stream: string

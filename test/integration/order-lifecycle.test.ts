@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
+import { decodeStoredOrder } from '../../src/orders/order-record'
 import { saleKeys } from '../../src/store/keys'
 import { redisOffsetMs as clockOffset } from '../../src/store/redis-time'
 import { pool, type Reply } from '../helpers/http'
+import { oldOrderJson } from '../helpers/orders'
 import { type OrderRow, ordersOf, waitFor } from '../helpers/pg'
 import { type Server, type StartOptions, startServer } from '../helpers/server'
 
@@ -191,6 +193,44 @@ t.test(
     })
     t.same(new Map(rows.map((r) => [r.order_id, r.status])), want, 'PostgreSQL agrees')
     t.equal(1, (await remaining(srv, 'undo')) + liveUnits(rows), 'I1: stock = remaining + live')
+  },
+)
+
+t.test(
+  'an order the previous version wrote as JSON answers GET, pay and cancel as before, and is rewritten as a record when it changes',
+  async (t) => {
+    const srv = await serve(t, { workers: 1 })
+    await srv.sale('upgrade', { stock: 10, perUserLimit: 2 })
+    const orders = saleKeys(srv.prefix, 'upgrade').orders
+    const ids: string[] = []
+    const before: string[] = []
+    for (const user of ['old-1', 'old-2']) {
+      const bought = await buy(srv, 'upgrade', user, 2)
+      t.equal(bought.status, 201)
+      ids.push(bought.json.orderId)
+      before.push((await getOrder(srv, bought.json.orderId)).text)
+    }
+    // What the previous version's reserve-6.lua would have left: the same order, as JSON.
+    for (const id of ids) {
+      const value = (await srv.redis.hget(orders, id))!
+      await srv.redis.hset(orders, id, oldOrderJson(decodeStoredOrder(value)))
+    }
+    for (const [i, id] of ids.entries()) {
+      t.equal((await getOrder(srv, id)).text, before[i], `${id}: GET answers the same body`)
+    }
+    const paid = await act(srv, ids[0]!, 'pay')
+    t.equal(paid.status, 200, 'pay of an order kept as JSON answers 200')
+    t.match(paid.json, { orderId: ids[0], userId: 'old-1', quantity: 2, status: 'paid' })
+    const cancelled = await act(srv, ids[1]!, 'cancel')
+    t.match(cancelled.json, { orderId: ids[1], userId: 'old-2', status: 'cancelled' })
+    for (const id of ids) {
+      const value = (await srv.redis.hget(orders, id))!
+      t.notOk(value.startsWith('{'), `${id}: rewritten as a record once it changed`)
+    }
+    t.equal((await getOrder(srv, ids[0]!)).text, paid.text, 'GET shows it paid, from the record')
+    const st = await srv.state('upgrade')
+    t.equal(st.sold, 2, "the cancelled order's units came back once")
+    t.same(st.users, { 'old-1': '2' }, 'the canceller holds nothing now')
   },
 )
 

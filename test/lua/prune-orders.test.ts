@@ -1,12 +1,15 @@
 import t from 'tap'
 import { PRUNE_ORDERS } from '../../src/store/lua/prune-orders'
+import { ORDER_FORMS, storedValue, withForm } from '../helpers/orders'
 import { freshSale, keysUnder, openRedis, redisNowMs } from '../helpers/redis'
 
 /**
  * Contract of native-lua/pruneOrders-3.lua. KEYS: final zset, orders, idem. ARGV: retention ms,
  * most per call. Reply: {forgotten, still due} or {-6}. Every row runs on a fresh prefix with the
  * state before written directly: orders in the shape reserve-6.lua and settleOrder-5.lua leave
- * them, the final zset as the order writer leaves it (scored by when the order became final).
+ * them (each row runs twice: with orders in the record the scripts write, and in the JSON the
+ * previous version wrote), the final zset as the order writer leaves it (scored by when the order
+ * became final).
  */
 
 const redis = openRedis(t)
@@ -30,7 +33,7 @@ interface Row {
 }
 
 const MIN = 60_000
-const idemField = (user: string, key: string) => `${user.length}:${user}${key}`
+const idemField = (user: string, key: string) => `${Buffer.byteLength(user)}:${user}${key}`
 
 const rows: Row[] = [
   {
@@ -83,6 +86,21 @@ const rows: Row[] = [
     finalLeft: [],
   },
   {
+    should:
+      'finds the idem entry of an order whose user id holds separators and multi-byte characters',
+    // o1's and o2's user id and key read the same run together: only the length tells them apart.
+    orders: {
+      o1: ['1', '2:x', 'cancelled', 2 * MIN],
+      o2: ['12:', 'x', 'reserved', null],
+      o3: ['😀,', ':k', 'expired', 2 * MIN],
+    },
+    argv: [MIN, 10],
+    replies: [[2, 0]],
+    ordersLeft: ['o2'],
+    idemLeft: [idemField('12:', 'x')],
+    finalLeft: [],
+  },
+  {
     should: 'never forgets a paid or reserved order listed by mistake, and unlists it',
     orders: { o1: ['u1', 'k1', 'paid', 2 * MIN], o2: ['u2', 'k2', 'reserved', 2 * MIN] },
     argv: [MIN, 10],
@@ -128,58 +146,84 @@ const rows: Row[] = [
   ),
 ]
 
-for (const row of rows) {
-  t.test(row.should, async (t) => {
+for (const form of ORDER_FORMS)
+  for (const row of rows) {
+    t.test(withForm(row.should, form), async (t) => {
+      const k = freshSale(t, redis)
+      const now = await redisNowMs(redis)
+      for (const [id, [userId, key, status, ago]] of Object.entries(row.orders)) {
+        const o = {
+          userId,
+          quantity: 1,
+          createdAt: now - 10 * MIN,
+          expiresAt: now - 5 * MIN,
+          idempotencyKey: key,
+          status,
+          paidAt: status === 'paid' ? now - 9 * MIN : null,
+        }
+        await redis.hset(k.orders, id, storedValue(o, form))
+        if (key !== '') await redis.hset(k.idem, idemField(userId, key), id)
+        if (ago !== null) await redis.zadd(k.final, now - ago, id)
+      }
+      const before = {
+        orders: Object.keys(await redis.hgetall(k.orders)).sort(),
+        idem: Object.keys(await redis.hgetall(k.idem)).sort(),
+        final: (await redis.zrange(k.final, 0, -1)).sort(),
+        keys: await keysUnder(redis, k.prefix),
+      }
+
+      for (const [c, reply] of row.replies.entries()) {
+        t.same(
+          await redis.pruneOrders(...PRUNE_ORDERS.keys(k), ...row.argv),
+          reply,
+          `call ${c + 1}: reply`,
+        )
+      }
+
+      t.same(
+        Object.keys(await redis.hgetall(k.orders)).sort(),
+        [...(row.ordersLeft ?? before.orders)].sort(),
+        'orders left',
+      )
+      t.same(
+        Object.keys(await redis.hgetall(k.idem)).sort(),
+        [...(row.idemLeft ?? before.idem)].sort(),
+        'idempotency entries left',
+      )
+      t.same(
+        (await redis.zrange(k.final, 0, -1)).sort(),
+        [...(row.finalLeft ?? before.final)].sort(),
+        'final zset left',
+      )
+      const allowed = new Set(before.keys)
+      t.ok(
+        (await keysUnder(redis, k.prefix)).every((key) => allowed.has(key)),
+        'no key written outside the three',
+      )
+    })
+  }
+
+t.test(
+  'stops with an error, having changed nothing, at a value that is not an order',
+  async (t) => {
     const k = freshSale(t, redis)
     const now = await redisNowMs(redis)
-    for (const [id, [userId, key, status, ago]] of Object.entries(row.orders)) {
-      const o = {
-        userId,
-        quantity: 1,
-        createdAt: now - 10 * MIN,
-        expiresAt: now - 5 * MIN,
-        idempotencyKey: key,
-        status,
-        paidAt: status === 'paid' ? now - 9 * MIN : '',
-      }
-      await redis.hset(k.orders, id, JSON.stringify(o))
-      if (key !== '') await redis.hset(k.idem, idemField(userId, key), id)
-      if (ago !== null) await redis.zadd(k.final, now - ago, id)
-    }
-    const before = {
-      orders: Object.keys(await redis.hgetall(k.orders)).sort(),
-      idem: Object.keys(await redis.hgetall(k.idem)).sort(),
-      final: (await redis.zrange(k.final, 0, -1)).sort(),
-      keys: await keysUnder(redis, k.prefix),
-    }
+    await redis.hset(k.orders, 'o1', 'c1,not an order')
+    await redis.hset(k.idem, idemField('u1', 'k1'), 'o1')
+    await redis.zadd(k.final, now - 2 * MIN, 'o1')
+    const before = await dump(k)
+    await t.rejects(
+      redis.pruneOrders(...PRUNE_ORDERS.keys(k), MIN, 10),
+      /order o1: its value in the orders hash is neither an order record nor JSON/,
+    )
+    t.same(await dump(k), before, 'orders, idem and final zset as before')
+  },
+)
 
-    for (const [c, reply] of row.replies.entries()) {
-      t.same(
-        await redis.pruneOrders(...PRUNE_ORDERS.keys(k), ...row.argv),
-        reply,
-        `call ${c + 1}: reply`,
-      )
-    }
-
-    t.same(
-      Object.keys(await redis.hgetall(k.orders)).sort(),
-      [...(row.ordersLeft ?? before.orders)].sort(),
-      'orders left',
-    )
-    t.same(
-      Object.keys(await redis.hgetall(k.idem)).sort(),
-      [...(row.idemLeft ?? before.idem)].sort(),
-      'idempotency entries left',
-    )
-    t.same(
-      (await redis.zrange(k.final, 0, -1)).sort(),
-      [...(row.finalLeft ?? before.final)].sort(),
-      'final zset left',
-    )
-    const allowed = new Set(before.keys)
-    t.ok(
-      (await keysUnder(redis, k.prefix)).every((key) => allowed.has(key)),
-      'no key written outside the three',
-    )
-  })
+async function dump(k: ReturnType<typeof freshSale>) {
+  return {
+    orders: await redis.hgetall(k.orders),
+    idem: await redis.hgetall(k.idem),
+    final: await redis.zrange(k.final, 0, -1, 'WITHSCORES'),
+  }
 }

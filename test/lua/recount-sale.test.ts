@@ -1,6 +1,7 @@
 import t from 'tap'
-import { orderEntry } from '../../src/orders/order-record'
+import { orderEntry, type StoredOrder } from '../../src/orders/order-record'
 import { RECOUNT_SALE } from '../../src/store/lua/recount-sale'
+import { ORDER_FORMS, type OrderForm, storedValue, withForm } from '../helpers/orders'
 import {
   freshSale,
   openRedis,
@@ -16,6 +17,7 @@ import {
  * before, sold after, users whose held units changed}, or {-5} without a sale. Every row runs on a
  * fresh prefix; the state before is written directly, in the shape reserve-6.lua and
  * settleOrder-5.lua leave it (orders hash, expiry zset, stream), then counters are drifted by hand.
+ * Each row runs twice: orders in the record the scripts write, and in the previous version's JSON.
  */
 
 const redis = openRedis(t)
@@ -24,16 +26,6 @@ const HOUR = 3_600_000
 const TTL_MS = 300_000
 
 type Status = 'reserved' | 'paid' | 'cancelled' | 'expired'
-
-interface OrderJson {
-  userId: string
-  quantity: number
-  createdAt: number
-  expiresAt: number
-  idempotencyKey: string
-  status: Status
-  paidAt: number | ''
-}
 
 /** An order before the call: [userId, quantity, status]. */
 type Seed = readonly [userId: string, quantity: number, status: Status]
@@ -97,6 +89,20 @@ const rows: Row[] = [
     },
     replies: [[0, 0, 0]],
     after: 'unchanged',
+  },
+  {
+    should: 'counts the users whose ids hold separators and multi-byte characters apart',
+    before: {
+      sale: { sold: '0' },
+      orders: {
+        o1: ['1', 1, 'reserved'],
+        o2: ['12:', 2, 'paid'],
+        o3: ['😀,x', 1, 'reserved'],
+        o4: ['😀,x', 1, 'cancelled'],
+      },
+    },
+    replies: [[0, 4, 3]],
+    after: { sold: 4, users: { '1': '1', '12:': '2', '😀,x': '1' } },
   },
   {
     should: 'counts reserved and paid orders, anonymous ones in sold only',
@@ -216,8 +222,15 @@ const rows: Row[] = [
 
 type Keys = ReturnType<typeof freshSale>
 
-/** HSET/ZADD/XADD the state before, directly, as the scripts would have left it. */
-async function seed(k: Keys, before: Before): Promise<void> {
+/**
+ * HSET/ZADD/XADD the state before, directly, as the scripts would have left it; each order in the
+ * form `formOf` gives it.
+ */
+async function seed(
+  k: Keys,
+  before: Before,
+  formOf: (orderId: string) => OrderForm,
+): Promise<void> {
   if (before.sale) {
     const { returned, ...sale } = before.sale
     await seedSale(redis, k.sale, sale)
@@ -228,59 +241,91 @@ async function seed(k: Keys, before: Before): Promise<void> {
   for (const [orderId, [userId, quantity, status]] of Object.entries(before.orders ?? {})) {
     const expiresAt = status === 'expired' ? now - HOUR : now + HOUR
     const createdAt = expiresAt - TTL_MS
-    const o: OrderJson = {
+    const o: StoredOrder = {
       userId,
       quantity,
       createdAt,
       expiresAt,
       idempotencyKey: '',
       status,
-      paidAt: status === 'paid' ? createdAt + 1000 : '',
+      paidAt: status === 'paid' ? createdAt + 1000 : null,
     }
-    await redis.hset(k.orders, orderId, JSON.stringify(o))
+    await redis.hset(k.orders, orderId, storedValue(o, formOf(orderId)))
     if (status === 'reserved') await redis.zadd(k.expiry, expiresAt, orderId)
     await redis.xadd(
       k.stream,
       '*',
-      ...streamFields(orderId, { ...o, status: 'reserved', paidAt: '' }),
+      ...streamFields(orderId, { ...o, status: 'reserved', paidAt: null }),
     )
     if (status !== 'reserved') await redis.xadd(k.stream, '*', ...streamFields(orderId, o))
   }
 }
 
-function streamFields(orderId: string, o: OrderJson): string[] {
-  return orderEntry({ orderId, ...o })
+function streamFields(orderId: string, o: StoredOrder): string[] {
+  return orderEntry({ orderId, ...o, paidAt: o.paidAt ?? '' })
 }
 
-for (const row of rows) {
-  t.test(row.should, async (t) => {
+for (const form of ORDER_FORMS)
+  for (const row of rows) {
+    t.test(withForm(row.should, form), async (t) => {
+      const k = freshSale(t, redis)
+      await seed(k, row.before, () => form)
+      const first = await snapshot(redis, k)
+
+      for (const [c, reply] of row.replies.entries()) {
+        t.same(await redis.recountSale(...RECOUNT_SALE.keys(k)), reply, `call ${c + 1}: reply`)
+      }
+
+      const last = await snapshot(redis, k)
+      if (row.after === 'unchanged') {
+        t.same(last, first, 'every key under the prefix is as before')
+        return
+      }
+      const a = row.after
+      const sale: Record<string, string> = { ...first.sale, sold: String(a.sold) }
+      if (a.returned !== undefined) sale.returned = String(a.returned)
+      const hasUsers = Object.keys(a.users).length > 0
+      const expected: SaleSnapshot = {
+        ...first,
+        sale,
+        users: a.users,
+        keys: [
+          ...first.keys.filter((key) => key !== k.users),
+          ...(hasUsers ? [k.users] : []),
+        ].sort(),
+      }
+      t.same(
+        last,
+        expected,
+        'only sold, returned and the users hash changed: orders, zset and stream are as before',
+      )
+    })
+  }
+
+t.test(
+  'counts a hash that holds both forms: records, and JSON the previous version wrote',
+  async (t) => {
     const k = freshSale(t, redis)
-    await seed(k, row.before)
-    const first = await snapshot(redis, k)
-
-    for (const [c, reply] of row.replies.entries()) {
-      t.same(await redis.recountSale(...RECOUNT_SALE.keys(k)), reply, `call ${c + 1}: reply`)
-    }
-
-    const last = await snapshot(redis, k)
-    if (row.after === 'unchanged') {
-      t.same(last, first, 'every key under the prefix is as before')
-      return
-    }
-    const a = row.after
-    const sale: Record<string, string> = { ...first.sale, sold: String(a.sold) }
-    if (a.returned !== undefined) sale.returned = String(a.returned)
-    const hasUsers = Object.keys(a.users).length > 0
-    const expected: SaleSnapshot = {
-      ...first,
-      sale,
-      users: a.users,
-      keys: [...first.keys.filter((key) => key !== k.users), ...(hasUsers ? [k.users] : [])].sort(),
-    }
-    t.same(
-      last,
-      expected,
-      'only sold, returned and the users hash changed: orders, zset and stream are as before',
+    // o1, o3, o5 as records, o2 and o4 as JSON: a node upgraded during the sale.
+    await seed(k, { sale: { sold: '9' }, orders: MIXED }, (id) =>
+      Number(id.slice(1)) % 2 === 1 ? 'record' : 'json',
     )
-  })
-}
+    t.same(await redis.recountSale(...RECOUNT_SALE.keys(k)), [9, 4, 2], 'sold 4, u1 and u2 added')
+    t.same(await redis.hgetall(k.users), RIGHT_USERS, 'u1 1 (o1 a record), u2 2 (o2 JSON, paid)')
+  },
+)
+
+t.test(
+  'stops with an error, having changed nothing, at a value that is not an order',
+  async (t) => {
+    const k = freshSale(t, redis)
+    await seed(k, { sale: { sold: '9' }, users: { u7: '1' }, orders: MIXED }, () => 'record')
+    await redis.hset(k.orders, 'o9', 'r1,1700000000000,300000,,9:u1')
+    const before = await snapshot(redis, k)
+    await t.rejects(
+      redis.recountSale(...RECOUNT_SALE.keys(k)),
+      /order o9: its value in the orders hash is neither an order record nor JSON/,
+    )
+    t.same(await snapshot(redis, k), before, 'every key under the prefix is as before')
+  },
+)

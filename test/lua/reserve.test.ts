@@ -1,6 +1,12 @@
 import t from 'tap'
-import { orderEntry } from '../../src/orders/order-record'
+import {
+  decodeStoredOrder,
+  encodeStoredOrder,
+  orderEntry,
+  type StoredOrder,
+} from '../../src/orders/order-record'
 import { RESERVE } from '../../src/store/lua/reserve'
+import { ORDER_FORMS, type OrderForm, storedValue, withForm } from '../helpers/orders'
 import {
   freshSale,
   openRedis,
@@ -16,7 +22,9 @@ import {
 /**
  * Contract of native-lua/reserve-6.lua. KEYS: sale, users, idem, orders, stream, expiry. ARGV: n, then
  * orderId, userId, quantity, idempotency key per attempt, then the bell channel. Every row runs on a fresh prefix; the
- * default sale (helpers/redis.ts) is started and open: 10 units, 2 per user, 300 s to pay.
+ * default sale (helpers/redis.ts) is started and open: 10 units, 2 per user, 300 s to pay. A row
+ * whose state before holds orders runs twice: those orders as the record the scripts write, and
+ * as the JSON the previous version wrote (a replay after an upgrade finds its order either way).
  */
 
 const redis = openRedis(t)
@@ -35,15 +43,8 @@ type Attempt = readonly [
 /** [code, remaining] for a refusal; [code, remaining, orderId, quantity] for 0 and 1. */
 type Expect = readonly [code: number, remaining: number, orderId?: string, quantity?: number]
 
-interface OrderJson {
-  userId: string
-  quantity: number
-  createdAt: number
-  expiresAt: number
-  idempotencyKey: string
-  status: 'reserved'
-  paidAt: ''
-}
+/** An order as reserve-6.lua makes it: reserved, not paid. */
+type NewOrder = StoredOrder & { readonly status: 'reserved'; readonly paidAt: null }
 
 interface Before {
   /** The sale hash fields over DEFAULT_SALE; null: no sale. */
@@ -51,7 +52,7 @@ interface Before {
   readonly users?: Record<string, string>
   readonly idem?: Record<string, string>
   /** Orders already decided; each is also in the stream, as the script would have left it. */
-  readonly orders?: Record<string, OrderJson>
+  readonly orders?: Record<string, NewOrder>
 }
 
 interface After {
@@ -86,14 +87,14 @@ function one(attempt: Attempt, reply: Expect) {
 }
 
 /** An order decided earlier: u1 bought 1 unit with idempotency key 'k'. */
-const O1: OrderJson = {
+const O1: NewOrder = {
   userId: 'u1',
   quantity: 1,
   createdAt: 1_700_000_000_000,
   expiresAt: 1_700_000_300_000,
   idempotencyKey: 'k',
   status: 'reserved',
-  paidAt: '',
+  paidAt: null,
 }
 /** The state O1 left: one unit sold to u1 under key 'k'. */
 const AFTER_O1: Before = {
@@ -407,6 +408,44 @@ const rows: Row[] = [
       streamLength: 2,
     },
   },
+  {
+    should:
+      'keeps user ids and keys of separators and digits apart in the order, and finds each again',
+    before: { sale: {} },
+    calls: [
+      {
+        attempts: [
+          ['o1', '1', 1, '2:3,'],
+          ['o2', '12:', 1, '3,'],
+          ['o3', '', 1, '1:x'],
+        ],
+        replies: [
+          [0, 9, 'o1', 1],
+          [0, 8, 'o2', 1],
+          [0, 7, 'o3', 1],
+        ],
+      },
+      {
+        attempts: [
+          ['o1', '1', 1, '2:3,'],
+          ['o4', '12:', 1, '3,'],
+          ['o5', '', 1, '1:x'],
+        ],
+        replies: [
+          [1, 7, 'o1', 1],
+          [1, 7, 'o2', 1],
+          [1, 7, 'o3', 1],
+        ],
+      },
+    ],
+    after: {
+      sold: 3,
+      users: { '1': '1', '12:': '1' },
+      idem: { [idem('1', '2:3,')]: 'o1', [idem('12:', '3,')]: 'o2', [idem('', '1:x')]: 'o3' },
+      orders: { o1: ['1', 1, '2:3,'], o2: ['12:', 1, '3,'], o3: ['', 1, '1:x'] },
+      streamLength: 3,
+    },
+  },
 
   // --- re-sent commands (ioredis replays unanswered commands after a reconnect)
   {
@@ -621,13 +660,20 @@ const rows: Row[] = [
   },
 ]
 
-/** HSET/XADD the state before, directly: it is the input of the contract, not a script's output. */
-async function seed(k: ReturnType<typeof freshSale>, before: Before): Promise<SaleHash | null> {
+/**
+ * HSET/XADD the state before, directly: it is the input of the contract, not a script's output.
+ * The orders in `form`.
+ */
+async function seed(
+  k: ReturnType<typeof freshSale>,
+  before: Before,
+  form: OrderForm = 'record',
+): Promise<SaleHash | null> {
   const sale = before.sale ? await seedSale(redis, k.sale, before.sale) : null
   if (before.users) await redis.hset(k.users, before.users)
   if (before.idem) await redis.hset(k.idem, before.idem)
   for (const [orderId, o] of Object.entries(before.orders ?? {})) {
-    await redis.hset(k.orders, orderId, JSON.stringify(o))
+    await redis.hset(k.orders, orderId, storedValue(o, form))
     await redis.zadd(k.expiry, o.expiresAt, orderId)
     await redis.xadd(k.stream, '*', ...streamFields(orderId, o))
   }
@@ -635,7 +681,7 @@ async function seed(k: ReturnType<typeof freshSale>, before: Before): Promise<Sa
 }
 
 /** An order's stream entry, field for field, as reserve-6.lua appends it. */
-function streamFields(orderId: string, o: OrderJson): string[] {
+function streamFields(orderId: string, o: StoredOrder): string[] {
   return orderEntry({ orderId, ...o, status: 'reserved', paidAt: '' })
 }
 
@@ -650,125 +696,142 @@ function reserve(
   return redis.reserve(...RESERVE.keys(k), ...argv)
 }
 
-for (const row of rows) {
-  t.test(row.should, async (t) => {
-    const k = freshSale(t, redis)
-    const bell = await recordBell(t, k.bell)
-    const sale = await seed(k, row.before)
-    const first = await snapshot(redis, k)
-    const stock = sale ? Number(sale.stock) : 0
-    const ttlMs = sale ? Number(sale.ttl) * 1000 : 0
-    /** orderId -> the times every later reply and the orders hash must repeat. */
-    const times = new Map<string, { createdAt: number; expiresAt: number }>()
-    for (const [id, o] of Object.entries(row.before.orders ?? {})) {
-      times.set(id, { createdAt: o.createdAt, expiresAt: o.expiresAt })
-    }
+for (const form of ORDER_FORMS)
+  for (const row of rows) {
+    if (form !== 'record' && !row.before.orders) continue
+    t.test(withForm(row.should, form), async (t) => {
+      const k = freshSale(t, redis)
+      const bell = await recordBell(t, k.bell)
+      const sale = await seed(k, row.before, form)
+      const first = await snapshot(redis, k)
+      const stock = sale ? Number(sale.stock) : 0
+      const ttlMs = sale ? Number(sale.ttl) * 1000 : 0
+      /** orderId -> the times every later reply and the orders hash must repeat. */
+      const times = new Map<string, { createdAt: number; expiresAt: number }>()
+      for (const [id, o] of Object.entries(row.before.orders ?? {})) {
+        times.set(id, { createdAt: o.createdAt, expiresAt: o.expiresAt })
+      }
 
-    let prev: SaleSnapshot = first
-    for (const [c, call] of row.calls.entries()) {
-      const t0 = await redisNowMs(redis)
-      const replies = await reserve(k, [...argvOf(call.attempts), k.bell])
-      const t1 = await redisNowMs(redis)
-      const label = `call ${c + 1}`
+      let prev: SaleSnapshot = first
+      for (const [c, call] of row.calls.entries()) {
+        const t0 = await redisNowMs(redis)
+        const replies = await reserve(k, [...argvOf(call.attempts), k.bell])
+        const t1 = await redisNowMs(redis)
+        const label = `call ${c + 1}`
 
-      t.same(
-        replies.map((r) => r.slice(0, 4)),
-        call.replies,
-        `${label}: one [code, remaining, orderId, quantity] per attempt, in input order`,
-      )
+        t.same(
+          replies.map((r) => r.slice(0, 4)),
+          call.replies,
+          `${label}: one [code, remaining, orderId, quantity] per attempt, in input order`,
+        )
 
-      let sold = sale ? Number(prev.sale.sold) : 0
-      const expectedEntries: string[][] = []
-      for (const [i, r] of replies.entries()) {
-        const [code, remaining, orderId, quantity, createdAt, expiresAt] = r
-        const attempt = call.attempts[i]!
-        if (code === 0) sold += quantity!
-        t.equal(remaining, stock - sold, `${label}.${i + 1}: remaining is stock - sold`)
-        if (code < 0) {
-          t.equal(r.length, 2, `${label}.${i + 1}: a refusal carries only code and remaining`)
-          continue
+        let sold = sale ? Number(prev.sale.sold) : 0
+        const expectedEntries: string[][] = []
+        for (const [i, r] of replies.entries()) {
+          const [code, remaining, orderId, quantity, createdAt, expiresAt] = r
+          const attempt = call.attempts[i]!
+          if (code === 0) sold += quantity!
+          t.equal(remaining, stock - sold, `${label}.${i + 1}: remaining is stock - sold`)
+          if (code < 0) {
+            t.equal(r.length, 2, `${label}.${i + 1}: a refusal carries only code and remaining`)
+            continue
+          }
+          t.equal(r.length, 6, `${label}.${i + 1}: an order carries its id, quantity and times`)
+          if (code === 0) {
+            t.ok(createdAt! >= t0 && createdAt! <= t1, `${label}.${i + 1}: createdAt is Redis TIME`)
+            t.equal(
+              expiresAt! - createdAt!,
+              ttlMs,
+              `${label}.${i + 1}: expiresAt - createdAt = ttl`,
+            )
+            times.set(orderId!, { createdAt: createdAt!, expiresAt: expiresAt! })
+            expectedEntries.push(
+              streamFields(orderId!, {
+                userId: attempt[1],
+                quantity: quantity!,
+                createdAt: createdAt!,
+                expiresAt: expiresAt!,
+                idempotencyKey: attempt[3],
+                status: 'reserved',
+                paidAt: null,
+              }),
+            )
+          } else {
+            t.same(
+              { createdAt, expiresAt },
+              times.get(orderId!),
+              `${label}.${i + 1}: a repeated order carries its original times`,
+            )
+          }
         }
-        t.equal(r.length, 6, `${label}.${i + 1}: an order carries its id, quantity and times`)
-        if (code === 0) {
-          t.ok(createdAt! >= t0 && createdAt! <= t1, `${label}.${i + 1}: createdAt is Redis TIME`)
-          t.equal(expiresAt! - createdAt!, ttlMs, `${label}.${i + 1}: expiresAt - createdAt = ttl`)
-          times.set(orderId!, { createdAt: createdAt!, expiresAt: expiresAt! })
-          expectedEntries.push(
-            streamFields(orderId!, {
-              userId: attempt[1],
-              quantity: quantity!,
-              createdAt: createdAt!,
-              expiresAt: expiresAt!,
-              idempotencyKey: attempt[3],
-              status: 'reserved',
-              paidAt: '',
-            }),
-          )
-        } else {
-          t.same(
-            { createdAt, expiresAt },
-            times.get(orderId!),
-            `${label}.${i + 1}: a repeated order carries its original times`,
-          )
+
+        const entries = await redis.xrange(
+          k.stream,
+          prev.streamLastId ? `(${prev.streamLastId}` : '-',
+          '+',
+        )
+        t.same(
+          entries.map(([, fields]) => fields),
+          expectedEntries,
+          `${label}: one stream entry per new order (code 0), with its fields, and no other`,
+        )
+        t.same(
+          await bell.take(),
+          expectedEntries.length > 0 ? [String(expectedEntries.length)] : [],
+          `${label}: the bell rang once, with the number of entries, only when there were any`,
+        )
+        const now = await snapshot(redis, k)
+        if (expectedEntries.length === 0) {
+          t.same(now, prev, `${label}: no new order, so nothing changed`)
+        }
+        prev = now
+      }
+
+      const last = await snapshot(redis, k)
+      if (row.after === 'unchanged') {
+        t.same(last, first, 'every key under the prefix is as before')
+        return
+      }
+      const a = row.after
+      t.same(last.sale, { ...sale, sold: String(a.sold) }, 'sale hash: only sold changed')
+      t.same(last.users, a.users, 'users hash')
+      t.same(last.idem, a.idem, 'idem hash')
+      const orders: Record<string, NewOrder> = {}
+      for (const [id, [userId, quantity, idempotencyKey]] of Object.entries(a.orders)) {
+        const at = times.get(id)
+        orders[id] = {
+          userId,
+          quantity,
+          createdAt: at?.createdAt ?? -1,
+          expiresAt: at?.expiresAt ?? -1,
+          idempotencyKey,
+          status: 'reserved',
+          paidAt: null,
         }
       }
-
-      const entries = await redis.xrange(
-        k.stream,
-        prev.streamLastId ? `(${prev.streamLastId}` : '-',
-        '+',
+      const parsed = Object.fromEntries(
+        Object.entries(last.orders).map(([id, value]) => [id, decodeStoredOrder(value)]),
       )
+      t.same(parsed, orders, 'orders hash: every order, with the times its reply carried')
+      const seeded = row.before.orders ?? {}
       t.same(
-        entries.map(([, fields]) => fields),
-        expectedEntries,
-        `${label}: one stream entry per new order (code 0), with its fields, and no other`,
+        last.orders,
+        Object.fromEntries(
+          Object.entries(orders).map(([id, o]) => {
+            const old = seeded[id]
+            return [id, old ? storedValue(old, form) : encodeStoredOrder(o)]
+          }),
+        ),
+        'orders hash: a new order as a record, byte for byte; one made earlier as it was',
       )
+      t.equal(last.streamLength, a.streamLength, 'stream length (XLEN)')
       t.same(
-        await bell.take(),
-        expectedEntries.length > 0 ? [String(expectedEntries.length)] : [],
-        `${label}: the bell rang once, with the number of entries, only when there were any`,
+        last.expiry,
+        Object.fromEntries(Object.entries(orders).map(([id, o]) => [id, String(o.expiresAt)])),
+        'expiry zset: every reserved order at its expiresAt',
       )
-      const now = await snapshot(redis, k)
-      if (expectedEntries.length === 0) {
-        t.same(now, prev, `${label}: no new order, so nothing changed`)
-      }
-      prev = now
-    }
-
-    const last = await snapshot(redis, k)
-    if (row.after === 'unchanged') {
-      t.same(last, first, 'every key under the prefix is as before')
-      return
-    }
-    const a = row.after
-    t.same(last.sale, { ...sale, sold: String(a.sold) }, 'sale hash: only sold changed')
-    t.same(last.users, a.users, 'users hash')
-    t.same(last.idem, a.idem, 'idem hash')
-    const orders: Record<string, OrderJson> = {}
-    for (const [id, [userId, quantity, idempotencyKey]] of Object.entries(a.orders)) {
-      const at = times.get(id)
-      orders[id] = {
-        userId,
-        quantity,
-        createdAt: at?.createdAt ?? -1,
-        expiresAt: at?.expiresAt ?? -1,
-        idempotencyKey,
-        status: 'reserved',
-        paidAt: '',
-      }
-    }
-    const parsed = Object.fromEntries(
-      Object.entries(last.orders).map(([id, json]) => [id, JSON.parse(json) as OrderJson]),
-    )
-    t.same(parsed, orders, 'orders hash: every order, with the times its reply carried')
-    t.equal(last.streamLength, a.streamLength, 'stream length (XLEN)')
-    t.same(
-      last.expiry,
-      Object.fromEntries(Object.entries(orders).map(([id, o]) => [id, String(o.expiresAt)])),
-      'expiry zset: every reserved order at its expiresAt',
-    )
-  })
-}
+    })
+  }
 
 /**
  * Calls whose ARGV does not hold n attempts of 4 values and the bell channel: a caller fault,
@@ -804,6 +867,34 @@ for (const [what, argv] of malformed) {
       await t.rejects(
         reserve(k, argv),
         /^ERR reserve: ARGV must be n, 4 values per attempt, then the bell channel/,
+      )
+      t.same(await snapshot(redis, k), before, 'every key under the prefix is as before')
+    },
+  )
+}
+
+for (const [what, value] of [
+  ['an unknown status letter', 'x1,1700000000000,300000,,2:u1k'],
+  ['a user id longer than the rest of the value', 'r1,1700000000000,300000,,9:u1k'],
+  ['no user id length', 'r1,1700000000000,300000,,u1k'],
+  ['a missing time', 'r1,1700000000000,,2:u1k'],
+  ['nothing at all', ''],
+] as const) {
+  t.test(
+    `stops with an error, having changed nothing, when a replay finds an order that is not an order (${what})`,
+    async (t) => {
+      const k = freshSale(t, redis)
+      await seed(k, AFTER_O1)
+      await redis.hset(k.orders, 'o1', value)
+      const before = await snapshot(redis, k)
+      await t.rejects(
+        reserve(k, [1, 'o1', 'u1', 1, 'k', k.bell]),
+        /order o1: its value in the orders hash is neither an order record nor JSON/,
+      )
+      await t.rejects(
+        reserve(k, [1, 'o2', 'u1', 1, 'k', k.bell]),
+        /order o1: its value in the orders hash is neither an order record nor JSON/,
+        'found by its idempotency key',
       )
       t.same(await snapshot(redis, k), before, 'every key under the prefix is as before')
     },

@@ -1,5 +1,11 @@
 import t from 'tap'
+import {
+  decodeStoredOrder,
+  encodeStoredOrder,
+  type StoredOrder,
+} from '../../src/orders/order-record'
 import { RESTORE_SALE } from '../../src/store/lua/restore-sale'
+import { ORDER_FORMS, type OrderForm, storedValue, withForm } from '../helpers/orders'
 import {
   DEFAULT_SALE,
   freshSale,
@@ -18,7 +24,9 @@ import {
  * {-6, name} invalid. Every row runs on a fresh prefix: the state before is written directly,
  * the calls are made in order, and the whole state after is compared (or found unchanged),
  * the final zset included: a listing made by a call must carry that call's Redis time and no
- * later call may move it.
+ * later call may move it. A row whose state before holds orders runs twice: those orders as the
+ * record the scripts write, and as the JSON the previous version wrote. Every order the script
+ * writes is a record.
  */
 
 const redis = openRedis(t)
@@ -61,8 +69,8 @@ function order(
   }
 }
 
-/** The JSON reserve-6.lua and settleOrder-5.lua keep, parsed. */
-function json(o: Order, over: Partial<Order> = {}) {
+/** The order as the orders hash keeps it, decoded. */
+function stored(o: Order, over: Partial<Order> = {}): StoredOrder {
   const x = { ...o, ...over }
   return {
     userId: x.userId,
@@ -71,7 +79,7 @@ function json(o: Order, over: Partial<Order> = {}) {
     expiresAt: x.expiresAt,
     idempotencyKey: x.key,
     status: x.status,
-    paidAt: x.paidAt,
+    paidAt: x.paidAt === '' ? null : x.paidAt,
   }
 }
 
@@ -83,6 +91,9 @@ const O3 = order('s1.o3', 'u3', 1, 'cancelled')
 const O4 = order('s1.o4', '', 1, 'reserved', 'k4')
 const O5 = order('s1.o5', 'u1', 1, 'expired', 'k5', T - 3_600_000)
 const ALL = [O1, O2, O3, O4, O5]
+/** The latest time restoreSale-6.lua takes is 10^15 ms: 16 digits, past Lua's 14 of tostring. */
+const BIG = order('s1.big', '12:', 1, 'paid', ',k', 1e15 - TTL_MS)
+const ODD = order('s1.odd', '😀,', 1, 'reserved', ':😀')
 
 interface Definition {
   name: string | number
@@ -178,7 +189,7 @@ function allRestored(call: number): After {
     sale: restoredHash({ sold: '4', returned: '2' }),
     users: { u1: '2', u2: '1' },
     idem: { '2:u1k1': O1.id, '2:u2k2': O2.id, '0:k4': O4.id, '2:u1k5': O5.id },
-    orders: Object.fromEntries(ALL.map((o) => [o.id, json(o)])),
+    orders: Object.fromEntries(ALL.map((o) => [o.id, stored(o)])),
     expiry: { [O1.id]: String(O1.expiresAt), [O4.id]: String(O4.expiresAt) },
     final: { [O3.id]: { call }, [O5.id]: { call } },
   }
@@ -207,7 +218,7 @@ interface After {
   readonly sale: Record<string, string>
   readonly users: Record<string, string>
   readonly idem: Record<string, string>
-  readonly orders: Record<string, ReturnType<typeof json>>
+  readonly orders: Record<string, StoredOrder>
   readonly expiry: Record<string, string>
   /** the final zset: exactly the cancelled and expired orders listed, nothing else */
   readonly final: Record<string, Listed>
@@ -271,6 +282,20 @@ const rows: Row[] = [
     after: allRestored(1),
   },
   {
+    should:
+      'keeps a 16-digit time exactly, and user ids and keys of separators and multi-byte characters',
+    before: { sale: null },
+    calls: [{ argv: create([BIG, ODD]), reply: [0, 2, 0, 0, 2] }],
+    after: {
+      sale: restoredHash({ sold: '2' }),
+      users: { '12:': '1', '😀,': '1' },
+      idem: { '3:12:,k': BIG.id, '5:😀,:😀': ODD.id },
+      orders: { [BIG.id]: stored(BIG), [ODD.id]: stored(ODD) },
+      expiry: { [ODD.id]: String(ODD.expiresAt) },
+      final: {},
+    },
+  },
+  {
     should: 'rebuilds a sale without orders as a sale with nothing sold',
     before: { sale: null },
     calls: [{ argv: create([]), reply: [0, 0, 0, 0, 0] }],
@@ -284,7 +309,7 @@ const rows: Row[] = [
       sale: restoredHash({ sold: '1', endsAt: String(T + 1), closed: '1' }),
       users: { u2: '1' },
       idem: { '2:u2k2': O2.id },
-      orders: { [O2.id]: json(O2) },
+      orders: { [O2.id]: stored(O2) },
       expiry: {},
       final: {},
     },
@@ -297,7 +322,7 @@ const rows: Row[] = [
       sale: unfinished({ sold: '3' }),
       users: { u1: '2', u2: '1' },
       idem: { '2:u1k1': O1.id, '2:u2k2': O2.id },
-      orders: { [O1.id]: json(O1), [O2.id]: json(O2) },
+      orders: { [O1.id]: stored(O1), [O2.id]: stored(O2) },
       expiry: { [O1.id]: String(O1.expiresAt) },
       final: {},
     },
@@ -359,8 +384,8 @@ const rows: Row[] = [
       users: { u1: '1' },
       idem: { '2:u1k': 's1.b' },
       orders: {
-        's1.a': json(order('s1.a', 'u1', 1, 'cancelled', 'k')),
-        's1.b': json(order('s1.b', 'u1', 1, 'reserved', 'k')),
+        's1.a': stored(order('s1.a', 'u1', 1, 'cancelled', 'k')),
+        's1.b': stored(order('s1.b', 'u1', 1, 'reserved', 'k')),
       },
       expiry: { 's1.b': String(T + TTL_MS) },
       final: { 's1.a': { call: 1 } },
@@ -383,8 +408,8 @@ const rows: Row[] = [
       users: { u1: '1' },
       idem: { '2:u1k': 's1.b' },
       orders: {
-        's1.a': json(order('s1.a', 'u1', 1, 'cancelled', 'k')),
-        's1.b': json(order('s1.b', 'u1', 1, 'reserved', 'k')),
+        's1.a': stored(order('s1.a', 'u1', 1, 'cancelled', 'k')),
+        's1.b': stored(order('s1.b', 'u1', 1, 'reserved', 'k')),
       },
       expiry: { 's1.b': String(T + TTL_MS) },
       final: { 's1.a': { call: 1 } },
@@ -400,7 +425,7 @@ const rows: Row[] = [
       sale: restoredHash({ returned: '2' }),
       users: {},
       idem: { '2:u1k5': O5.id },
-      orders: { [O3.id]: json(O3), [O5.id]: json(O5) },
+      orders: { [O3.id]: stored(O3), [O5.id]: stored(O5) },
       expiry: {},
       final: { [O3.id]: { call: 1 }, [O5.id]: { call: 1 } },
     },
@@ -413,7 +438,7 @@ const rows: Row[] = [
       sale: restoredHash({ sold: '4' }),
       users: { u1: '2', u2: '1' },
       idem: { '2:u1k1': O1.id, '2:u2k2': O2.id, '0:k4': O4.id },
-      orders: { [O1.id]: json(O1), [O2.id]: json(O2), [O4.id]: json(O4) },
+      orders: { [O1.id]: stored(O1), [O2.id]: stored(O2), [O4.id]: stored(O4) },
       expiry: { [O1.id]: String(O1.expiresAt), [O4.id]: String(O4.expiresAt) },
       final: {},
     },
@@ -430,7 +455,7 @@ const rows: Row[] = [
       sale: restoredHash({ returned: '2' }),
       users: {},
       idem: { '2:u1k5': O5.id },
-      orders: { [O3.id]: json(O3), [O5.id]: json(O5) },
+      orders: { [O3.id]: stored(O3), [O5.id]: stored(O5) },
       expiry: {},
       final: { [O3.id]: { call: 1 }, [O5.id]: { call: 2 } },
     },
@@ -444,7 +469,7 @@ const rows: Row[] = [
       sale: restoredHash({ returned: '1' }),
       users: {},
       idem: {},
-      orders: { [O3.id]: json(O3) },
+      orders: { [O3.id]: stored(O3) },
       expiry: {},
       final: { [O3.id]: { call: 1 } },
     },
@@ -457,7 +482,7 @@ const rows: Row[] = [
       sale: restoredHash({ returned: '1' }),
       users: {},
       idem: {},
-      orders: { [O3.id]: json(O3) },
+      orders: { [O3.id]: stored(O3) },
       expiry: {},
       final: { 's1.gone': T, [O3.id]: { call: 1 } },
     },
@@ -541,7 +566,7 @@ const rows: Row[] = [
       sale: seeded({ sold: '3', returned: '1' }),
       users: { u1: '2', u2: '1' },
       idem: { '2:u1k1': O1.id, '2:u2k2': O2.id },
-      orders: { [O1.id]: json(O1), [O2.id]: json(O2), [O3.id]: json(O3) },
+      orders: { [O1.id]: stored(O1), [O2.id]: stored(O2), [O3.id]: stored(O3) },
       expiry: { [O1.id]: String(O1.expiresAt) },
       final: { [O3.id]: { call: 1 } },
     },
@@ -557,7 +582,7 @@ const rows: Row[] = [
       sale: seeded({ sold: '0', returned: '2' }),
       users: {},
       idem: {},
-      orders: { [O1.id]: json(O1, { status: 'cancelled' }) },
+      orders: { [O1.id]: stored(O1, { status: 'cancelled' }) },
       expiry: {},
       // Listed by the call that moved it; the second call leaves the listing as it was.
       final: { [O1.id]: { call: 1 } },
@@ -571,7 +596,7 @@ const rows: Row[] = [
       sale: seeded({ sold: '2' }),
       users: { u1: '2' },
       idem: {},
-      orders: { [O1.id]: json(O1, { status: 'paid', paidAt: T + 5 }) },
+      orders: { [O1.id]: stored(O1, { status: 'paid', paidAt: T + 5 }) },
       expiry: {},
       final: {},
     },
@@ -602,8 +627,8 @@ const rows: Row[] = [
       users: { u1: '2' },
       idem: { '2:u1k': 's1.x' },
       orders: {
-        's1.x': json(order('s1.x', 'u1', 1, 'reserved', 'k')),
-        's1.y': json(order('s1.y', 'u1', 1, 'reserved', 'k')),
+        's1.x': stored(order('s1.x', 'u1', 1, 'reserved', 'k')),
+        's1.y': stored(order('s1.y', 'u1', 1, 'reserved', 'k')),
       },
       expiry: { 's1.x': String(T + TTL_MS), 's1.y': String(T + TTL_MS) },
       final: {},
@@ -617,7 +642,7 @@ const rows: Row[] = [
       sale: seeded({ returned: '1' }),
       users: {},
       idem: { '2:u1k5': O5.id },
-      orders: { [O5.id]: json(O5) },
+      orders: { [O5.id]: stored(O5) },
       expiry: {},
       final: { [O5.id]: { call: 1 } },
     },
@@ -630,7 +655,7 @@ const rows: Row[] = [
       sale: seeded({ returned: '1' }),
       users: {},
       idem: {},
-      orders: { [O3.id]: json(O3) },
+      orders: { [O3.id]: stored(O3) },
       expiry: {},
       final: { [O3.id]: { call: 1 } },
     },
@@ -656,11 +681,11 @@ function seeded(over: Record<string, string>): Record<string, string> {
 
 type Keys = ReturnType<typeof freshSale>
 
-async function seed(k: Keys, before: Before): Promise<void> {
+async function seed(k: Keys, before: Before, form: OrderForm): Promise<void> {
   if (before.sale) await seedSale(redis, k.sale, before.sale)
   if (before.raw) await redis.hset(k.sale, before.raw)
   for (const o of before.orders ?? []) {
-    await redis.hset(k.orders, o.id, JSON.stringify(json(o)))
+    await redis.hset(k.orders, o.id, storedValue(stored(o), form))
     if (o.status === 'reserved') await redis.zadd(k.expiry, o.expiresAt, o.id)
   }
   if (before.users && Object.keys(before.users).length) await redis.hset(k.users, before.users)
@@ -676,63 +701,97 @@ async function finalOf(k: Keys): Promise<Record<string, string>> {
   return out
 }
 
-function parsed(orders: Record<string, string>) {
-  return Object.fromEntries(Object.entries(orders).map(([id, j]) => [id, JSON.parse(j)]))
+function parsed(orders: Record<string, string>): Record<string, StoredOrder> {
+  return Object.fromEntries(Object.entries(orders).map(([id, v]) => [id, decodeStoredOrder(v)]))
 }
 
-for (const row of rows) {
-  t.test(row.should, async (t) => {
-    const k = freshSale(t, redis)
-    await seed(k, row.before)
-    const first = { ...(await snapshot(redis, k)), final: await finalOf(k) }
-    // Per call: Redis TIME just before and just after it, and the final zset it left.
-    const windows: (readonly [number, number])[] = []
-    const finalAfter: Record<string, string>[] = []
-    for (const [i, call] of row.calls.entries()) {
-      const from = await redisNowMs(redis)
-      const reply = await redis.restoreSale(...RESTORE_SALE.keys(k), ...call.argv)
-      windows.push([from, await redisNowMs(redis)])
-      finalAfter.push(await finalOf(k))
-      t.same(reply, call.reply, `call ${i + 1}: reply`)
-    }
-    const last = { ...(await snapshot(redis, k)), final: await finalOf(k) }
-    if (row.after === 'unchanged') {
-      t.same(last, first, 'every key under the prefix is as before, the final zset too')
-      return
-    }
-    const a = row.after
-    t.same(last.sale, a.sale, 'the sale hash')
-    t.same(last.users, a.users, 'units held per user')
-    t.same(last.idem, a.idem, 'idempotency keys')
-    t.same(parsed(last.orders), a.orders, 'the orders hash, in the shape reserve-6.lua keeps')
-    t.same(last.expiry, a.expiry, 'payment deadlines of reserved orders only')
-    t.same(
-      Object.keys(last.final).sort(),
-      Object.keys(a.final).sort(),
-      'the final zset lists exactly the cancelled and expired orders expected',
-    )
-    for (const [id, want] of Object.entries(a.final)) {
-      const got = last.final[id]
-      if (typeof want === 'number') {
-        t.equal(got, String(want), `${id}: the listing from before keeps its score`)
-        continue
-      }
-      const [from, to] = windows[want.call - 1]!
-      t.ok(
-        Number(got) >= from && Number(got) <= to,
-        `${id}: scored with the Redis time of call ${want.call} (${got} in [${from}, ${to}])`,
-      )
-      t.equal(got, finalAfter[want.call - 1]![id], `${id}: no later call moved its listing`)
-    }
-    t.equal(last.streamLength, 0, 'nothing appended to the order stream')
-    const expectedKeys = [
-      k.sale,
-      ...(Object.keys(a.users).length ? [k.users] : []),
-      ...(Object.keys(a.idem).length ? [k.idem] : []),
-      ...(Object.keys(a.orders).length ? [k.orders] : []),
-      ...(Object.keys(a.expiry).length ? [k.expiry] : []),
-      ...(Object.keys(a.final).length ? [k.final] : []),
-    ].sort()
-    t.same(last.keys, expectedKeys, 'no key written outside the six')
-  })
+/** The orders hash expected byte for byte: an order the calls left as it was keeps its value. */
+function values(first: Record<string, string>, want: Record<string, StoredOrder>) {
+  return Object.fromEntries(
+    Object.entries(want).map(([id, o]) => {
+      const was = first[id]
+      const same =
+        was !== undefined && encodeStoredOrder(decodeStoredOrder(was)) === encodeStoredOrder(o)
+      return [id, same ? was : encodeStoredOrder(o)]
+    }),
+  )
 }
+
+for (const form of ORDER_FORMS)
+  for (const row of rows) {
+    if (form !== 'record' && !row.before.orders?.length) continue
+    t.test(withForm(row.should, form), async (t) => {
+      const k = freshSale(t, redis)
+      await seed(k, row.before, form)
+      const first = { ...(await snapshot(redis, k)), final: await finalOf(k) }
+      // Per call: Redis TIME just before and just after it, and the final zset it left.
+      const windows: (readonly [number, number])[] = []
+      const finalAfter: Record<string, string>[] = []
+      for (const [i, call] of row.calls.entries()) {
+        const from = await redisNowMs(redis)
+        const reply = await redis.restoreSale(...RESTORE_SALE.keys(k), ...call.argv)
+        windows.push([from, await redisNowMs(redis)])
+        finalAfter.push(await finalOf(k))
+        t.same(reply, call.reply, `call ${i + 1}: reply`)
+      }
+      const last = { ...(await snapshot(redis, k)), final: await finalOf(k) }
+      if (row.after === 'unchanged') {
+        t.same(last, first, 'every key under the prefix is as before, the final zset too')
+        return
+      }
+      const a = row.after
+      t.same(last.sale, a.sale, 'the sale hash')
+      t.same(last.users, a.users, 'units held per user')
+      t.same(last.idem, a.idem, 'idempotency keys')
+      t.same(parsed(last.orders), a.orders, 'the orders hash, in the shape reserve-6.lua keeps')
+      t.same(
+        last.orders,
+        values(first.orders, a.orders),
+        'the orders hash byte for byte: an order written or changed here is a record',
+      )
+      t.same(last.expiry, a.expiry, 'payment deadlines of reserved orders only')
+      t.same(
+        Object.keys(last.final).sort(),
+        Object.keys(a.final).sort(),
+        'the final zset lists exactly the cancelled and expired orders expected',
+      )
+      for (const [id, want] of Object.entries(a.final)) {
+        const got = last.final[id]
+        if (typeof want === 'number') {
+          t.equal(got, String(want), `${id}: the listing from before keeps its score`)
+          continue
+        }
+        const [from, to] = windows[want.call - 1]!
+        t.ok(
+          Number(got) >= from && Number(got) <= to,
+          `${id}: scored with the Redis time of call ${want.call} (${got} in [${from}, ${to}])`,
+        )
+        t.equal(got, finalAfter[want.call - 1]![id], `${id}: no later call moved its listing`)
+      }
+      t.equal(last.streamLength, 0, 'nothing appended to the order stream')
+      const expectedKeys = [
+        k.sale,
+        ...(Object.keys(a.users).length ? [k.users] : []),
+        ...(Object.keys(a.idem).length ? [k.idem] : []),
+        ...(Object.keys(a.orders).length ? [k.orders] : []),
+        ...(Object.keys(a.expiry).length ? [k.expiry] : []),
+        ...(Object.keys(a.final).length ? [k.final] : []),
+      ].sort()
+      t.same(last.keys, expectedKeys, 'no key written outside the six')
+    })
+  }
+
+t.test(
+  'merge stops with an error, having changed nothing, at a value that is not an order',
+  async (t) => {
+    const k = freshSale(t, redis)
+    await seed(k, { sale: { sold: '2' }, orders: [O1], users: { u1: '2' } }, 'record')
+    await redis.hset(k.orders, O1.id, 'r2,1700000000000,300000,,2')
+    const before = await snapshot(redis, k)
+    await t.rejects(
+      redis.restoreSale(...RESTORE_SALE.keys(k), ...merge([{ ...O1, status: 'cancelled' }])),
+      /order s1.o1: its value in the orders hash is neither an order record nor JSON/,
+    )
+    t.same(await snapshot(redis, k), before, 'every key under the prefix is as before')
+  },
+)

@@ -1,8 +1,14 @@
 import t from 'tap'
-import { orderEntry } from '../../src/orders/order-record'
+import {
+  decodeStoredOrder,
+  encodeStoredOrder,
+  orderEntry,
+  type StoredOrder,
+} from '../../src/orders/order-record'
 import { EXPIRE_ORDERS } from '../../src/store/lua/expire-orders'
 import { callScript } from '../../src/store/lua/script-call'
 import { SETTLE_ORDER } from '../../src/store/lua/settle-order'
+import { ORDER_FORMS, type OrderForm, storedValue, withForm } from '../helpers/orders'
 import {
   freshSale,
   openRedis,
@@ -20,7 +26,9 @@ import {
  * and native-lua/expireOrders-5.lua (ARGV: the most orders to expire), each with the sale's bell
  * channel last. KEYS of both: sale, users,
  * orders, expiry, stream. Every row runs on a fresh prefix; the state before is written directly,
- * in the shape reserve-6.lua leaves it, with deadlines an hour or more from Redis TIME.
+ * in the shape reserve-6.lua leaves it, with deadlines an hour or more from Redis TIME. Each row
+ * runs twice: the orders before as the record the scripts write, and as the JSON the previous
+ * version wrote; an order either script changes is written back as a record.
  */
 
 const redis = openRedis(t)
@@ -29,17 +37,6 @@ const HOUR = 3_600_000
 const TTL_MS = 300_000
 
 type Status = 'reserved' | 'paid' | 'cancelled' | 'expired'
-
-/** An order in the orders hash, as the scripts write it (cjson: the times are numbers). */
-interface OrderJson {
-  userId: string
-  quantity: number
-  createdAt: number
-  expiresAt: number
-  idempotencyKey: string
-  status: Status
-  paidAt: number | ''
-}
 
 /** An order before the first call. */
 interface Seed {
@@ -72,7 +69,7 @@ interface Before {
 
 type Script = 'settleOrder' | 'expireOrders'
 
-/** pay or cancel (or an invalid call): the code, and the status in the JSON when one comes. */
+/** pay or cancel (or an invalid call): the code, and the status of the order when one comes. */
 interface OrderCall {
   readonly script: Script
   readonly argv: readonly (string | number)[]
@@ -685,10 +682,10 @@ const rows: Row[] = [
 type Keys = ReturnType<typeof freshSale>
 
 /** Seeded orders with their deadlines resolved against Redis TIME. */
-type Seeded = Map<string, OrderJson>
+type Seeded = Map<string, StoredOrder>
 
-/** HSET/ZADD/XADD the state before, directly: it is the input of the contract. */
-async function seed(k: Keys, before: Before): Promise<Seeded> {
+/** HSET/ZADD/XADD the state before, directly: it is the input of the contract. Orders in `form`. */
+async function seed(k: Keys, before: Before, form: OrderForm): Promise<Seeded> {
   const { returned, ...sale } = before.sale
   await seedSale(redis, k.sale, sale)
   if (returned !== undefined) await redis.hset(k.sale, 'returned', returned)
@@ -698,23 +695,23 @@ async function seed(k: Keys, before: Before): Promise<Seeded> {
   for (const [orderId, s] of Object.entries(before.orders ?? {})) {
     const expiresAt = now + s.expiresIn * HOUR
     const createdAt = expiresAt - TTL_MS
-    const o: OrderJson = {
+    const o: StoredOrder = {
       userId: s.userId,
       quantity: s.quantity,
       createdAt,
       expiresAt,
       idempotencyKey: `k-${orderId.slice(0, 8)}`,
       status: s.status,
-      paidAt: s.status === 'paid' ? createdAt + 1000 : '',
+      paidAt: s.status === 'paid' ? createdAt + 1000 : null,
     }
     seeded.set(orderId, o)
-    await redis.hset(k.orders, orderId, JSON.stringify(o))
+    await redis.hset(k.orders, orderId, storedValue(o, form))
     if (s.inZset ?? s.status === 'reserved') await redis.zadd(k.expiry, expiresAt, orderId)
     // the entry reserve-6.lua appended, then the one of its change of state, if any
     await redis.xadd(
       k.stream,
       '*',
-      ...streamFields(orderId, { ...o, status: 'reserved', paidAt: '' }),
+      ...streamFields(orderId, { ...o, status: 'reserved', paidAt: null }),
     )
     if (s.status !== 'reserved') await redis.xadd(k.stream, '*', ...streamFields(orderId, o))
   }
@@ -723,13 +720,13 @@ async function seed(k: Keys, before: Before): Promise<Seeded> {
 }
 
 /** An order's stream entry, field for field, in the shape reserve-6.lua and the script append. */
-function streamFields(orderId: string, o: OrderJson): string[] {
-  return orderEntry({ orderId, ...o })
+function streamFields(orderId: string, o: StoredOrder): string[] {
+  return orderEntry({ orderId, ...o, paidAt: o.paidAt ?? '' })
 }
 
-function parseOrders(orders: Record<string, string>): Record<string, OrderJson> {
+function parseOrders(orders: Record<string, string>): Record<string, StoredOrder> {
   return Object.fromEntries(
-    Object.entries(orders).map(([id, json]) => [id, JSON.parse(json) as OrderJson]),
+    Object.entries(orders).map(([id, value]) => [id, decodeStoredOrder(value)]),
   )
 }
 
@@ -746,152 +743,207 @@ async function entriesAfter(k: Keys, lastId: string): Promise<[string, string[]]
   return redis.xrange(k.stream, lastId ? `(${lastId}` : '-', '+')
 }
 
-for (const row of rows) {
-  t.test(row.should, async (t) => {
-    const k = freshSale(t, redis)
-    const bell = await recordBell(t, k.bell)
-    const seeded = await seed(k, row.before)
-    const first = await snapshot(redis, k)
-    /** orderId -> paidAt, for the orders paid by a call of this row */
-    const paidAt = new Map<string, number>()
+for (const form of ORDER_FORMS)
+  for (const row of rows) {
+    t.test(withForm(row.should, form), async (t) => {
+      const k = freshSale(t, redis)
+      const bell = await recordBell(t, k.bell)
+      const seeded = await seed(k, row.before, form)
+      const first = await snapshot(redis, k)
+      /** orderId -> paidAt, for the orders paid by a call of this row */
+      const paidAt = new Map<string, number>()
 
-    let prev: SaleSnapshot = first
-    for (const [c, call] of row.calls.entries()) {
-      const args = call.argv.map((a) => String(a).slice(0, 12)).join(' ')
-      const label = `call ${c + 1} (${call.script} ${args})`
-      const t0 = await redisNowMs(redis)
-      const reply = await run(k, call)
-      const t1 = await redisNowMs(redis)
-      const now = await snapshot(redis, k)
-      const added = await entriesAfter(k, prev.streamLastId)
-      t.same(
-        await bell.take(),
-        added.length > 0 ? [String(added.length)] : [],
-        `${label}: the bell rang once, with the number of entries, only when there were any`,
-      )
-      const before = parseOrders(prev.orders)
-      const after = parseOrders(now.orders)
+      let prev: SaleSnapshot = first
+      for (const [c, call] of row.calls.entries()) {
+        const args = call.argv.map((a) => String(a).slice(0, 12)).join(' ')
+        const label = `call ${c + 1} (${call.script} ${args})`
+        const t0 = await redisNowMs(redis)
+        const reply = await run(k, call)
+        const t1 = await redisNowMs(redis)
+        const now = await snapshot(redis, k)
+        const added = await entriesAfter(k, prev.streamLastId)
+        t.same(
+          await bell.take(),
+          added.length > 0 ? [String(added.length)] : [],
+          `${label}: the bell rang once, with the number of entries, only when there were any`,
+        )
+        const before = parseOrders(prev.orders)
+        const after = parseOrders(now.orders)
 
-      if ('sweep' in call) {
-        t.same(reply, call.sweep, `${label}: {expired, units returned, still due}`)
-        t.equal(added.length, call.sweep[0], `${label}: one stream entry per expired order`)
-        for (const [, fields] of added) {
-          const id = fields[1]!
-          t.equal(before[id]?.status, 'reserved', `${label}: ${id} was reserved`)
-          t.same(after[id], { ...before[id], status: 'expired' }, `${label}: ${id} is expired`)
-          t.same(fields, streamFields(id, after[id]!), `${label}: ${id}'s entry carries it`)
-        }
-      } else {
-        const id = String(call.argv[1])
-        t.equal(reply[0], call.code, `${label}: code ${call.code}`)
-        if (call.status === undefined) {
-          t.equal(reply.length, 1, `${label}: no JSON with the code`)
+        if ('sweep' in call) {
+          t.same(reply, call.sweep, `${label}: {expired, units returned, still due}`)
+          t.equal(added.length, call.sweep[0], `${label}: one stream entry per expired order`)
+          for (const [, fields] of added) {
+            const id = fields[1]!
+            t.equal(before[id]?.status, 'reserved', `${label}: ${id} was reserved`)
+            t.same(after[id], { ...before[id], status: 'expired' }, `${label}: ${id} is expired`)
+            t.equal(now.orders[id], encodeStoredOrder(after[id]!), `${label}: ${id} is a record`)
+            t.same(fields, streamFields(id, after[id]!), `${label}: ${id}'s entry carries it`)
+          }
         } else {
-          t.equal(reply.length, 2, `${label}: the code and the JSON of the order`)
-          const json = String(reply[1])
-          t.equal(json, now.orders[id], `${label}: the JSON is the order as it now is`)
-          const o = JSON.parse(json) as OrderJson
-          t.equal(o.status, call.status, `${label}: the order is ${call.status}`)
-          const changes = call.code === 0 || (call.code === -7 && before[id]?.status === 'reserved')
-          if (changes) {
-            const newPaidAt = call.status === 'paid' ? o.paidAt : before[id]?.paidAt
-            if (call.status === 'paid') {
-              t.ok(
-                typeof o.paidAt === 'number' && o.paidAt >= t0 && o.paidAt <= t1,
-                `${label}: paidAt is Redis TIME of the call`,
-              )
-              paidAt.set(id, o.paidAt as number)
-            }
-            t.same(
-              o,
-              { ...before[id], status: call.status, paidAt: newPaidAt },
-              `${label}: only status (and paidAt) changed`,
-            )
-            t.same(
-              added.map(([, f]) => f),
-              [streamFields(id, o)],
-              `${label}: one stream entry with the new state`,
-            )
+          const id = String(call.argv[1])
+          t.equal(reply[0], call.code, `${label}: code ${call.code}`)
+          if (call.status === undefined) {
+            t.equal(reply.length, 1, `${label}: no order with the code`)
           } else {
-            t.equal(json, prev.orders[id], `${label}: the stored order, untouched`)
+            t.equal(reply.length, 2, `${label}: the code and the order`)
+            const value = String(reply[1])
+            t.equal(value, now.orders[id], `${label}: the order as it now is in the orders hash`)
+            const o = decodeStoredOrder(value)
+            t.equal(o.status, call.status, `${label}: the order is ${call.status}`)
+            const changes =
+              call.code === 0 || (call.code === -7 && before[id]?.status === 'reserved')
+            if (changes) {
+              const newPaidAt = call.status === 'paid' ? o.paidAt : before[id]?.paidAt
+              if (call.status === 'paid') {
+                t.ok(
+                  typeof o.paidAt === 'number' && o.paidAt >= t0 && o.paidAt <= t1,
+                  `${label}: paidAt is Redis TIME of the call`,
+                )
+                paidAt.set(id, o.paidAt as number)
+              }
+              t.same(
+                o,
+                { ...before[id], status: call.status, paidAt: newPaidAt },
+                `${label}: only status (and paidAt) changed`,
+              )
+              t.equal(value, encodeStoredOrder(o), `${label}: written back as a record`)
+              t.same(
+                added.map(([, f]) => f),
+                [streamFields(id, o)],
+                `${label}: one stream entry with the new state`,
+              )
+            } else {
+              t.equal(value, prev.orders[id], `${label}: the stored order, untouched`)
+            }
           }
         }
-      }
-      if ('sweep' in call) {
-        const dropped = Object.keys(prev.expiry).filter((id) => !(id in now.expiry))
-        t.ok(
-          dropped.every((id) => Number(prev.expiry[id]) <= t1),
-          `${label}: only ids whose deadline has passed leave the expiry zset`,
-        )
-        t.ok(
-          Object.keys(now.expiry).every((id) => now.expiry[id] === prev.expiry[id]),
-          `${label}: nothing is added to the expiry zset, no deadline moves`,
-        )
-        if (added.length === 0) {
-          const rest = (s: SaleSnapshot) => ({ ...s, expiry: {}, keys: [] })
-          t.same(rest(now), rest(prev), `${label}: nothing expired, so only the zset may shrink`)
+        if ('sweep' in call) {
+          const dropped = Object.keys(prev.expiry).filter((id) => !(id in now.expiry))
+          t.ok(
+            dropped.every((id) => Number(prev.expiry[id]) <= t1),
+            `${label}: only ids whose deadline has passed leave the expiry zset`,
+          )
+          t.ok(
+            Object.keys(now.expiry).every((id) => now.expiry[id] === prev.expiry[id]),
+            `${label}: nothing is added to the expiry zset, no deadline moves`,
+          )
+          if (added.length === 0) {
+            const rest = (s: SaleSnapshot) => ({ ...s, expiry: {}, keys: [] })
+            t.same(rest(now), rest(prev), `${label}: nothing expired, so only the zset may shrink`)
+          }
+        } else if (added.length === 0) {
+          t.same(now, prev, `${label}: no change of state, so nothing changed`)
         }
-      } else if (added.length === 0) {
-        t.same(now, prev, `${label}: no change of state, so nothing changed`)
+        prev = now
       }
-      prev = now
-    }
 
-    const last = await snapshot(redis, k)
-    if (row.after === 'unchanged') {
-      t.same(last, first, 'every key under the prefix is as before')
-      return
-    }
-    const a = row.after
-    const orders: Record<string, OrderJson> = {}
-    for (const [id, status] of Object.entries(a.orders)) {
-      const o = seeded.get(id)
-      if (!o) throw new Error(`row names an order it did not seed: ${id}`)
-      const wasPaid = o.status === 'paid'
-      orders[id] = {
-        ...o,
-        status,
-        paidAt: status === 'paid' && !wasPaid ? (paidAt.get(id) ?? -1) : o.paidAt,
+      const last = await snapshot(redis, k)
+      if (row.after === 'unchanged') {
+        t.same(last, first, 'every key under the prefix is as before')
+        return
       }
-    }
-    const expiry = Object.fromEntries(
-      a.expiry.map((id) => [id, String(seeded.get(id)?.expiresAt ?? -1)]),
-    )
-    const sale: Record<string, string> = { ...first.sale, sold: String(a.sold) }
-    if (a.returned !== undefined) sale.returned = String(a.returned)
-    const all = await entriesAfter(k, '')
-    const added = (await entriesAfter(k, first.streamLastId)).map(([, f]) => [f[1]!, f[13]!])
-    const present: [string, boolean][] = [
-      [k.sale, true],
-      [k.users, Object.keys(a.users).length > 0],
-      [k.idem, false],
-      [k.orders, Object.keys(orders).length > 0],
-      [k.stream, all.length > 0],
-      [k.expiry, a.expiry.length > 0],
-    ]
-    t.same(
-      { ...last, orders: parseOrders(last.orders) },
-      {
-        sale,
-        users: a.users,
-        idem: {},
-        orders,
-        expiry,
-        streamLength: first.streamLength + a.stream.length,
-        streamLastId: all.at(-1)?.[0] ?? '',
-        keys: present
-          .filter(([, p]) => p)
-          .map(([key]) => key)
-          .sort(),
-      },
-      'the whole state: sale, users, orders, expiry zset, stream length, keys',
-    )
-    const byId = (x: readonly string[], y: readonly string[]) =>
-      `${x[0]} ${x[1]}`.localeCompare(`${y[0]} ${y[1]}`)
-    t.same(
-      [...added].sort(byId),
-      a.stream.map((e) => [...e]).sort(byId),
-      'the stream entries appended: one per change of state',
-    )
+      const a = row.after
+      const orders: Record<string, StoredOrder> = {}
+      for (const [id, status] of Object.entries(a.orders)) {
+        const o = seeded.get(id)
+        if (!o) throw new Error(`row names an order it did not seed: ${id}`)
+        const wasPaid = o.status === 'paid'
+        orders[id] = {
+          ...o,
+          status,
+          paidAt: status === 'paid' && !wasPaid ? (paidAt.get(id) ?? -1) : o.paidAt,
+        }
+      }
+      const expiry = Object.fromEntries(
+        a.expiry.map((id) => [id, String(seeded.get(id)?.expiresAt ?? -1)]),
+      )
+      const sale: Record<string, string> = { ...first.sale, sold: String(a.sold) }
+      if (a.returned !== undefined) sale.returned = String(a.returned)
+      const all = await entriesAfter(k, '')
+      const added = (await entriesAfter(k, first.streamLastId)).map(([, f]) => [f[1]!, f[13]!])
+      const present: [string, boolean][] = [
+        [k.sale, true],
+        [k.users, Object.keys(a.users).length > 0],
+        [k.idem, false],
+        [k.orders, Object.keys(orders).length > 0],
+        [k.stream, all.length > 0],
+        [k.expiry, a.expiry.length > 0],
+      ]
+      t.same(
+        { ...last, orders: parseOrders(last.orders) },
+        {
+          sale,
+          users: a.users,
+          idem: {},
+          orders,
+          expiry,
+          streamLength: first.streamLength + a.stream.length,
+          streamLastId: all.at(-1)?.[0] ?? '',
+          keys: present
+            .filter(([, p]) => p)
+            .map(([key]) => key)
+            .sort(),
+        },
+        'the whole state: sale, users, orders, expiry zset, stream length, keys',
+      )
+      const byId = (x: readonly string[], y: readonly string[]) =>
+        `${x[0]} ${x[1]}`.localeCompare(`${y[0]} ${y[1]}`)
+      t.same(
+        [...added].sort(byId),
+        a.stream.map((e) => [...e]).sort(byId),
+        'the stream entries appended: one per change of state',
+      )
+    })
+  }
+
+t.test('a paid order whose ids hold separators and multi-byte characters keeps them', async (t) => {
+  const k = freshSale(t, redis)
+  await seedSale(redis, k.sale, { sold: '3' })
+  await redis.hset(k.users, { '12:': '2', '😀,': '1' })
+  const now = await redisNowMs(redis)
+  const o = (userId: string, idempotencyKey: string, quantity: number): StoredOrder => ({
+    userId,
+    quantity,
+    status: 'reserved',
+    idempotencyKey,
+    createdAt: now - TTL_MS / 2,
+    expiresAt: now + TTL_MS / 2,
+    paidAt: null,
   })
+  const o1 = o('12:', '3:k,', 2)
+  const o2 = o('😀,', ':😀', 1)
+  await redis.hset(k.orders, { o1: encodeStoredOrder(o1), o2: encodeStoredOrder(o2) })
+  await redis.zadd(k.expiry, o1.expiresAt, 'o1', o2.expiresAt, 'o2')
+  const paid = await run(k, pay('o1', 0))
+  const cancelled = await run(k, cancel('o2', 0))
+  const p1 = decodeStoredOrder(String(paid[1]))
+  t.same(p1, { ...o1, status: 'paid', paidAt: p1.paidAt }, 'o1: paid, ids as they were')
+  t.same(decodeStoredOrder(String(cancelled[1])), { ...o2, status: 'cancelled' }, 'o2: cancelled')
+  t.same(
+    (await entriesAfter(k, '')).map(([, f]) => f),
+    [streamFields('o1', p1), streamFields('o2', { ...o2, status: 'cancelled' })],
+    'each entry carries the ids byte for byte',
+  )
+  t.same(await redis.hgetall(k.users), { '12:': '2' }, "o2's unit left its user, o1's stayed")
+})
+
+for (const script of ['settleOrder', 'expireOrders'] as const) {
+  t.test(
+    `${script}-5.lua stops with an error, having changed nothing, at a value that is not an order`,
+    async (t) => {
+      const k = freshSale(t, redis)
+      await seedSale(redis, k.sale, { sold: '1' })
+      await redis.hset(k.users, 'u1', '1')
+      const now = await redisNowMs(redis)
+      await redis.hset(k.orders, 'o1', 'r1,1700000000000')
+      await redis.zadd(k.expiry, now - HOUR, 'o1')
+      const before = await snapshot(redis, k)
+      await t.rejects(
+        run(k, script === 'settleOrder' ? pay('o1', 0) : expire(10, [1, 1, 0])),
+        /order o1: its value in the orders hash is neither an order record nor JSON/,
+      )
+      t.same(await snapshot(redis, k), before, 'every key under the prefix is as before')
+    },
+  )
 }

@@ -13,11 +13,26 @@ t.test('every include marker is replaced by its file before a script is loaded',
     const s = luaScripts().find((x) => x.name === name)
     t.match(s?.lua, /local function changeOrder\(orderId, o, status\)/, `${name} has changeOrder`)
   }
+  // Every script that touches the orders hash reads and writes it with the one codec.
+  for (const s of luaScripts()) {
+    if (s.name === 'createSale' || s.name === 'setSaleState') continue
+    t.match(s.lua, /local function decodeOrder\(raw, orderId\)/, `${s.name} has decodeOrder`)
+    t.notMatch(s.lua, /cjson\.encode\(/, `${s.name} writes no JSON into the orders hash`)
+    const change = s.lua.indexOf('local function changeOrder')
+    if (change >= 0) {
+      t.ok(
+        s.lua.indexOf('local function encodeOrder') < change,
+        `${s.name}: the codec comes before changeOrder, which uses it`,
+      )
+    }
+  }
 })
 
 t.test('an included file is not a script of its own', async (t) => {
-  t.notOk(
-    luaScripts().some((s) => s.name === 'changeOrder'),
-    'includes/changeOrder.lua is not registered as a command',
-  )
+  for (const name of ['changeOrder', 'orderRecord']) {
+    t.notOk(
+      luaScripts().some((s) => s.name === name),
+      `includes/${name}.lua is not registered as a command`,
+    )
+  }
 })

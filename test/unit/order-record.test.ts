@@ -1,18 +1,22 @@
 import t from 'tap'
 import {
   collapse,
+  decodeStoredOrder,
+  encodeStoredOrder,
   isFinal,
   isLive,
   type OrderRecord,
   type OrderStatus,
   orderFromEntry,
-  orderFromJson,
+  orderFromHash,
   orderView,
+  type StoredOrder,
 } from '../../src/orders/order-record'
 
 /**
- * src/orders/order-record.ts: the three shapes of an order (the orders-hash JSON, a stream entry,
- * the API body) and collapse(). Pure functions; no I/O.
+ * src/orders/order-record.ts: the three shapes of an order (its value in the orders hash, a stream
+ * entry, the API body) and collapse(). Pure functions; no I/O. (test/lua/order-record.test.ts holds
+ * the orders-hash codec to the one the scripts use.)
  */
 
 const CREATED = 1_700_000_000_000
@@ -160,8 +164,97 @@ t.test('a trailing field without a value is ignored', async (t) => {
   t.match(o, { orderId: 's1.AAAAAAAAAAAAAAAA', status: 'reserved' })
 })
 
+const BOB: StoredOrder = {
+  userId: 'bob',
+  quantity: 3,
+  status: 'reserved',
+  idempotencyKey: '',
+  createdAt: CREATED,
+  expiresAt: EXPIRES,
+  paidAt: null,
+}
+
 t.test(
-  'orderFromJson reads a reserved order from the orders hash: empty paidAt is null',
+  'an order in the orders hash is one line: status letter, quantity, times, ids',
+  async (t) => {
+    const rows: [string, StoredOrder, string][] = [
+      ['reserved, no key', BOB, 'r3,1700000000000,300000,,3:bob'],
+      [
+        'paid, with a key: paidAt in ms after createdAt',
+        { ...BOB, quantity: 1, status: 'paid', idempotencyKey: 'k-1', paidAt: PAID },
+        'p1,1700000000000,300000,42123,3:bobk-1',
+      ],
+      ['cancelled', { ...BOB, status: 'cancelled' }, 'c3,1700000000000,300000,,3:bob'],
+      ['expired', { ...BOB, status: 'expired' }, 'e3,1700000000000,300000,,3:bob'],
+      ['an anonymous buyer without a key', { ...BOB, userId: '' }, 'r3,1700000000000,300000,,0:'],
+      [
+        'an anonymous buyer with a key',
+        { ...BOB, userId: '', idempotencyKey: '7:x' },
+        'r3,1700000000000,300000,,0:7:x',
+      ],
+      [
+        'a user id of separators and digits: its byte length tells where the key starts',
+        { ...BOB, userId: '12:a,b', idempotencyKey: '3:k,' },
+        'r3,1700000000000,300000,,6:12:a,b3:k,',
+      ],
+      [
+        'a user id of multi-byte characters: its length is in UTF-8 bytes, as Lua counts',
+        { ...BOB, userId: 'ü😀', idempotencyKey: '😀' },
+        'r3,1700000000000,300000,,6:ü😀😀',
+      ],
+      [
+        'times before createdAt (restored from PostgreSQL as they were): negative offsets',
+        { ...BOB, status: 'paid', expiresAt: CREATED - 5, paidAt: CREATED - 7 },
+        'p3,1700000000000,-5,-7,3:bob',
+      ],
+      [
+        'a time of 16 digits stays exact',
+        { ...BOB, createdAt: 1e15, expiresAt: 1e15 + 1 },
+        'r3,1000000000000000,1,,3:bob',
+      ],
+    ]
+    for (const [what, o, value] of rows) {
+      t.equal(encodeStoredOrder(o), value, `${what}: encoded`)
+      t.same(decodeStoredOrder(value), o, `${what}: decoded`)
+    }
+  },
+)
+
+t.test('orderFromHash gives the order its id and sale', async (t) => {
+  t.same(orderFromHash('s1.X', 's1', 'p1,1700000000000,300000,42123,3:bobk'), {
+    ...BOB,
+    orderId: 's1.X',
+    saleId: 's1',
+    quantity: 1,
+    status: 'paid',
+    idempotencyKey: 'k',
+    paidAt: PAID,
+  })
+})
+
+t.test('a value that is not an order record throws, naming the value', async (t) => {
+  const bad = [
+    '',
+    'x',
+    'x3,1700000000000,300000,,3:bob',
+    'R3,1700000000000,300000,,3:bob',
+    'r,1700000000000,300000,,3:bob',
+    'r3,1700000000000,300000,,bob',
+    'r3,1700000000000,300000,3:bob',
+    'r3,1700000000000,300000,,4:bob',
+    ' r3,1700000000000,300000,,3:bob',
+  ]
+  for (const value of bad) {
+    t.throws(
+      () => decodeStoredOrder(value),
+      /not an order of the orders hash/,
+      JSON.stringify(value),
+    )
+  }
+})
+
+t.test(
+  'the JSON the scripts wrote before the record still reads: empty paidAt is null',
   async (t) => {
     const json = JSON.stringify({
       userId: 'bob',
@@ -172,7 +265,7 @@ t.test(
       status: 'reserved',
       paidAt: '',
     })
-    t.same(orderFromJson('s1.X', 's1', json), {
+    t.same(orderFromHash('s1.X', 's1', json), {
       orderId: 's1.X',
       saleId: 's1',
       userId: 'bob',
@@ -186,7 +279,7 @@ t.test(
   },
 )
 
-t.test('orderFromJson reads a paid order with its paidAt', async (t) => {
+t.test('the old JSON of a paid order reads with its paidAt', async (t) => {
   const json = JSON.stringify({
     userId: 'bob',
     quantity: 1,
@@ -196,10 +289,10 @@ t.test('orderFromJson reads a paid order with its paidAt', async (t) => {
     status: 'paid',
     paidAt: PAID,
   })
-  t.match(orderFromJson('s1.X', 's1', json), { status: 'paid', paidAt: PAID, idempotencyKey: 'k' })
+  t.match(orderFromHash('s1.X', 's1', json), { status: 'paid', paidAt: PAID, idempotencyKey: 'k' })
 })
 
-t.test('orderFromJson takes an order without status or paidAt for a reserved one', async (t) => {
+t.test('an old JSON order without status or paidAt is a reserved one', async (t) => {
   const json = JSON.stringify({
     userId: 'bob',
     quantity: 1,
@@ -207,7 +300,7 @@ t.test('orderFromJson takes an order without status or paidAt for a reserved one
     expiresAt: EXPIRES,
     idempotencyKey: '',
   })
-  t.match(orderFromJson('s1.X', 's1', json), { status: 'reserved', paidAt: null })
+  t.match(orderFromHash('s1.X', 's1', json), { status: 'reserved', paidAt: null })
 })
 
 t.test('only reserved is not final, and only reserved and paid are live', async (t) => {

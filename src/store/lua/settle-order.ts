@@ -18,10 +18,13 @@ export const SETTLE_ORDER = saleScript(
 )
 
 export type SettleOrderResult =
-  /** orderJson: the order as it now is, in the orders hash's JSON */
+  /**
+   * orderValue: the order as it now is, its value in the orders hash (orderFromHash reads it: the
+   * record, or the JSON of an order the previous version wrote and nothing has changed since)
+   */
   | {
       readonly outcome: 'done' | 'already' | 'expired' | 'cancelled' | 'paid'
-      readonly orderJson: string
+      readonly orderValue: string
     }
   | { readonly outcome: 'not_found' }
   | { readonly outcome: 'bad_request' }
@@ -34,9 +37,9 @@ export async function callSettleOrder(
   action: 'pay' | 'cancel',
 ): Promise<SettleOrderResult> {
   const reply = await runOnSale(redis, SETTLE_ORDER, prefix, saleId, [action, orderId])
-  const [code, json] = reply as [number, string?]
+  const [code, value] = reply as [number, string?]
   const outcome = nameOf(SETTLE_ORDER, code)
   if (outcome === 'not_found' || outcome === 'bad_request') return { outcome }
-  if (json === undefined) throw new Error(`${SETTLE_ORDER.file} answered ${outcome} alone`)
-  return { outcome, orderJson: json }
+  if (value === undefined) throw new Error(`${SETTLE_ORDER.file} answered ${outcome} alone`)
+  return { outcome, orderValue: value }
 }
