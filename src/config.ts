@@ -43,6 +43,8 @@ const schema = z.object({
   // storm still fills batches by BATCH_MAX long before the window ends.
   BATCH_WINDOW_US: int('BATCH_WINDOW_US', 1000, 0, 100000),
   BATCH_MAX: int('BATCH_MAX', 128, 1, 1000),
+  // Waiting mode: batches of one sale out to Redis at once per worker (README, Benchmarks).
+  BATCH_IN_FLIGHT: int('BATCH_IN_FLIGHT', 1, 1, 16),
   // Measured on 2 cores (README, Benchmarks): the thread hop cost 3-26% of sale-path throughput
   // under autocannon and was within the noise under wrk; it never paid, so the batched call runs
   // on the worker's own thread unless told otherwise.

@@ -5,10 +5,10 @@ import { failureOf, type ReserveBatch, type ReserveOutcome } from './reserve-bat
 /**
  * Collects admitted attempts per sale and sends each sale's batch as one reserve-6.lua call.
  * A full batch (BATCH_MAX) goes at once. Otherwise, by BATCH_MODE:
- * - `waiting` (the default): a sale with no batch in flight sends what it has on the next turn
- *   of the loop; while one is in flight, attempts collect and go when it comes back. At low load
- *   a buyer waits for no timer; at high load the batch grows to what arrived during one round
- *   trip to Redis, which is what a window tries to guess.
+ * - `waiting` (the default): a sale with fewer than `inFlight` batches out sends what it has on
+ *   the next turn of the loop; while it has that many out, attempts collect and go when one comes
+ *   back. At low load a buyer waits for no timer; at high load the batch grows to what arrived
+ *   during one round trip to Redis, which is what a window tries to guess.
  * - `window`: the batch goes when the window (BATCH_WINDOW_US) ends.
  * One shared timer or immediate for all sales, never one per request.
  *
@@ -33,6 +33,12 @@ export interface BatcherOptions {
   readonly mode: 'waiting' | 'window'
   readonly windowUs: number
   readonly max: number
+  /**
+   * waiting mode: batches of one sale out at once before its attempts collect (1: one round trip
+   * to Redis at a time per sale; more: an attempt that arrives while a batch is out need not wait
+   * for it, at the price of smaller batches under load)
+   */
+  readonly inFlight?: number
   /** the longest a batch waits for Redis before its buyers are answered outcome_unknown */
   readonly timeoutMs: number
   run(batch: ReserveBatch): Promise<ReserveOutcome>
@@ -77,7 +83,7 @@ export class Batcher {
       }
     } else if (this.opts.mode === 'waiting') {
       // On the next turn (see above); a sale with a batch in flight waits for it to come back.
-      if (this.timer === null && !this.flying.get(a.saleId)) {
+      if (this.timer === null && this.canSend(a.saleId)) {
         this.timer = setImmediate(this.flushReady)
         this.timerIsImmediate = true
       }
@@ -87,6 +93,11 @@ export class Batcher {
         ? setImmediate(this.flushAll)
         : setTimeout(this.flushAll, Math.max(1, Math.round(this.opts.windowUs / 1000)))
     }
+  }
+
+  /** Waiting mode: the sale has room for another batch out. */
+  private canSend(saleId: string): boolean {
+    return (this.flying.get(saleId) ?? 0) < (this.opts.inFlight ?? 1)
   }
 
   private clearTimer(): void {
@@ -116,7 +127,7 @@ export class Batcher {
     this.full = []
     for (const [saleId, list] of full) this.send(saleId, list)
     for (const [saleId, list] of this.pending) {
-      if (this.flying.get(saleId)) continue
+      if (!this.canSend(saleId)) continue
       this.pending.delete(saleId)
       this.send(saleId, list)
     }
@@ -188,7 +199,7 @@ export class Batcher {
     }
     // Waiting mode: what collected while this batch was out goes now (on the next turn: the
     // answers just written may bring more attempts, parked ones given the quota back).
-    if (flying === 0 && this.opts.mode === 'waiting' && this.pending.has(saleId)) {
+    if (this.opts.mode === 'waiting' && this.canSend(saleId) && this.pending.has(saleId)) {
       if (this.timer === null) {
         this.timer = setImmediate(this.flushReady)
         this.timerIsImmediate = true

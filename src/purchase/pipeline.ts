@@ -66,6 +66,7 @@ export async function createPipeline(config: Config, deps: PipelineDeps): Promis
     mode: config.BATCH_MODE,
     windowUs: config.BATCH_WINDOW_US,
     max: config.BATCH_MAX,
+    inFlight: config.BATCH_IN_FLIGHT,
     timeoutMs: config.PURCHASE_TIMEOUT_MS,
     run: (batch) => reserver.run(batch),
     sinkOf: (saleId) => desks.get(saleId)!,

@@ -32,6 +32,7 @@ function rig(
   max: number,
   timeoutMs = 60_000,
   mode: 'waiting' | 'window' = 'window',
+  inFlight = 1,
 ): Rig {
   const calls: Call[] = []
   const events: string[] = []
@@ -41,6 +42,7 @@ function rig(
     mode,
     windowUs,
     max,
+    inFlight,
     timeoutMs,
     run: (batch) =>
       new Promise<ReserveOutcome>((resolve, reject) => calls.push({ batch, resolve, reject })),
@@ -471,6 +473,32 @@ t.test(
     r.calls[2]!.resolve(ok([0, 9], [0, 8], [0, 7]))
     await r.batcher.idle()
     t.equal(r.events.length, 5, 'every attempt answered')
+  },
+)
+
+t.test(
+  'waiting mode with two in flight: a second batch goes while the first is out, a third collects',
+  async (t) => {
+    const r = rig(0, 100, 60_000, 'waiting', 2)
+    r.batcher.add(attempt('s1', 1))
+    await turn()
+    r.batcher.add(attempt('s1', 2))
+    await turn()
+    t.equal(r.calls.length, 2, 'the second attempt did not wait for the first batch')
+    r.batcher.add(attempt('s1', 3))
+    r.batcher.add(attempt('s1', 4))
+    await turn()
+    await turn()
+    t.equal(r.calls.length, 2, 'with two out, the sale collects')
+    r.calls[1]!.resolve(ok([0, 8]))
+    await turn()
+    await turn()
+    t.equal(r.calls.length, 3, 'the collected attempts went when one came back')
+    t.strictSame(r.flushes, [1, 1, 2])
+    r.calls[0]!.resolve(ok([0, 9]))
+    r.calls[2]!.resolve(ok([0, 7], [0, 6]))
+    await r.batcher.idle()
+    t.equal(r.events.length, 4, 'every attempt answered once')
   },
 )
 

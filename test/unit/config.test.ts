@@ -27,6 +27,7 @@ t.test('with only the admin token set, every variable takes its documented defau
     BATCH_MODE: 'waiting',
     BATCH_WINDOW_US: 1000,
     BATCH_MAX: 128,
+    BATCH_IN_FLIGHT: 1,
     RESERVE_MODE: 'inline',
     PISCINA_THREADS: 1,
     QUOTA_CHUNK: 500,
