@@ -46,20 +46,14 @@ export class StreamSide {
   }
 
   /**
-   * The sales whose stream holds entries (XLEN > 0), all asked in one round trip. An entry
-   * leaves the stream only once PostgreSQL has it (XACK + XDEL), so a sale with none has nothing
-   * to write, pending with any consumer or new.
+   * The sales whose stream holds entries (XLEN > 0), all asked in one round trip (every command
+   * written before a reply is awaited; no pipeline object, which a Redis Cluster confines to one
+   * slot). An entry leaves the stream only once PostgreSQL has it (XACK + XDEL), so a sale with
+   * none has nothing to write, pending with any consumer or new.
    */
   async backlogged(saleIds: readonly string[]): Promise<string[]> {
-    if (saleIds.length === 0) return []
-    const p = this.redis.pipeline()
-    for (const id of saleIds) p.xlen(this.keys(id).stream)
-    const replies = (await p.exec()) ?? []
-    return saleIds.filter((_, i) => {
-      const [err, n] = replies[i] ?? [new Error('no reply'), 0]
-      if (err) throw err
-      return (n as number) > 0
-    })
+    const lengths = await Promise.all(saleIds.map((id) => this.redis.xlen(this.keys(id).stream)))
+    return saleIds.filter((_, i) => (lengths[i] ?? 0) > 0)
   }
 
   /** Up to `batch` entries of a sale's stream, delivered to `consumer`. */

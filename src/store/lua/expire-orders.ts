@@ -48,8 +48,8 @@ export async function nextDeadline(
 }
 
 /**
- * nextDeadline of many sales in one round trip (a pipeline; each reply is read on its own): the
- * expiry sweep's safety net looks at every sale this way instead of sweeping each one.
+ * nextDeadline of many sales in one round trip: the expiry sweep's safety net looks at every
+ * sale this way instead of sweeping each one.
  */
 export async function nextDeadlines(
   redis: Redis,
