@@ -1,5 +1,5 @@
 import type Redis from 'ioredis'
-import { callExpireOrders, nextDeadline, nextDeadlines } from '../src/store/lua/expire-orders'
+import { callExpireOrders, nextDeadlines } from '../src/store/lua/expire-orders'
 import type { BellListener } from '../src/store/sale-bell'
 import type { ScriptedRedis } from '../src/store/scripts'
 import { ordersExpired, unitsReturned } from './primary-metrics'
@@ -69,7 +69,7 @@ export class ExpirySweep implements BellListener {
       if (due !== undefined && due > this.now()) continue
       const rings = this.rings.get(saleId) ?? 0
       const units = await sweepSale(this.redis, this.prefix, saleId)
-      const next = await nextDeadline(this.redis, this.prefix, saleId)
+      const next = (await nextDeadlines(this.redis, this.prefix, [saleId])).get(saleId)
       if ((this.rings.get(saleId) ?? 0) === rings) {
         this.dueAt.set(saleId, next ?? Number.POSITIVE_INFINITY)
       }

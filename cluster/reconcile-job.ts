@@ -20,10 +20,11 @@ import { drift } from './primary-metrics'
 const FULL_AUDIT_EVERY = 10
 
 export class ReconcileJob implements BellListener {
-  /** sales to audit in the next pass (rang, drifted, failed, or never audited) */
-  private readonly due = new Set<string>()
-  /** sales audited at least once (a sale not in here is due) */
-  private readonly seen = new Set<string>()
+  /**
+   * sales audited clean (no drift, nothing in flight) and not rung since: the only ones a pass
+   * skips; a sale not in here (new, rung, drifting, failed) is audited
+   */
+  private readonly clean = new Set<string>()
   private passes = 0
 
   constructor(
@@ -34,11 +35,11 @@ export class ReconcileJob implements BellListener {
   ) {}
 
   ring(saleId: string): void {
-    this.due.add(saleId)
+    this.clean.delete(saleId)
   }
 
   resync(): void {
-    this.seen.clear()
+    this.clean.clear()
   }
 
   /** One pass; resolves with the sales it audited. */
@@ -47,14 +48,13 @@ export class ReconcileJob implements BellListener {
     this.passes++
     const audited: string[] = []
     for (const saleId of [...this.saleIds()]) {
-      if (!full && this.seen.has(saleId) && !this.due.has(saleId)) continue
-      // Taken off before the audit: a bell during it puts the sale back for the next pass.
-      this.due.delete(saleId)
-      this.seen.add(saleId)
+      if (!full && this.clean.has(saleId)) continue
+      // Marked before the audit: a bell during it takes the mark off for the next pass.
+      this.clean.add(saleId)
       try {
-        if (await this.audit(saleId)) this.due.add(saleId)
+        if (await this.audit(saleId)) this.clean.delete(saleId)
       } catch (err) {
-        this.due.add(saleId)
+        this.clean.delete(saleId)
         throw err
       }
       audited.push(saleId)

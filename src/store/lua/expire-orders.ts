@@ -35,21 +35,9 @@ export async function callExpireOrders(
 }
 
 /**
- * The earliest payment deadline among the sale's reserved orders (Redis-clock ms), or null when
- * none is reserved: when the sweep needs to look at the sale again.
- */
-export async function nextDeadline(
-  redis: Redis,
-  prefix: string,
-  saleId: string,
-): Promise<number | null> {
-  const first = await redis.zrange(saleKeys(prefix, saleId).expiry, 0, 0, 'WITHSCORES')
-  return first[1] === undefined ? null : Number(first[1])
-}
-
-/**
- * nextDeadline of many sales in one round trip: the expiry sweep's safety net looks at every
- * sale this way instead of sweeping each one.
+ * The earliest payment deadline among each sale's reserved orders (Redis-clock ms), or null when
+ * none is reserved: when the sweep needs to look at the sale again. Many sales in one round trip:
+ * the expiry sweep's safety net looks at every sale this way instead of sweeping each one.
  */
 export async function nextDeadlines(
   redis: Redis,
