@@ -9,7 +9,7 @@ import { log } from '../src/log'
  * never reachable through a world-readable channel.
  */
 export type ControlHandlers = {
-  [C in ControlRequest['cmd']]: () => Promise<unknown>
+  [C in ControlRequest['cmd']]: (req: Extract<ControlRequest, { cmd: C }>) => Promise<unknown>
 }
 
 /** A request line longer than this is not one of ours. */
@@ -54,20 +54,27 @@ function onConnection(sock: Socket, handlers: ControlHandlers): void {
 }
 
 async function answer(line: string, handlers: ControlHandlers): Promise<ControlAnswer> {
-  let cmd: unknown
+  let req: { cmd?: unknown; sale?: unknown }
   try {
-    cmd = (JSON.parse(line) as { cmd?: unknown }).cmd
+    req = JSON.parse(line) as { cmd?: unknown }
   } catch {
     return {
       ok: false,
-      error: 'a request is one JSON line: {"cmd": "status" | "reload" | "token"}',
+      error: 'a request is one JSON line: {"cmd": "status" | "reload" | "token" | "views", …}',
     }
   }
+  const cmd = req?.cmd
   if (typeof cmd !== 'string' || !Object.hasOwn(handlers, cmd)) {
     return { ok: false, error: `unknown command ${JSON.stringify(cmd)}` }
   }
+  if (cmd === 'views' && typeof req.sale !== 'string') {
+    return { ok: false, error: '"views" needs "sale": the sale id' }
+  }
   try {
-    return { ok: true, value: await handlers[cmd as ControlRequest['cmd']]() }
+    const handler = handlers[cmd as ControlRequest['cmd']] as (
+      r: ControlRequest,
+    ) => Promise<unknown>
+    return { ok: true, value: await handler(req as ControlRequest) }
   } catch (err) {
     log.warn({ cmd, err: (err as Error).message }, 'control command failed')
     return { ok: false, error: (err as Error).message }

@@ -48,6 +48,7 @@ export async function runNode(argv: string[], processEnv: NodeJS.ProcessEnv): Pr
     status: () => primary.status(),
     reload: () => primary.reload(),
     token: async () => config.SECKILL_ADMIN_TOKEN,
+    views: (req) => primary.views(req.sale),
   })
   primary.whenServing.then(() => process.stderr.write(startLine(served, local.stores)))
   exitOnStop(async (signal) => {

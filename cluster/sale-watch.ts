@@ -81,13 +81,23 @@ export class SaleWatch implements BellListener {
     return sale
   }
 
-  /** The sale's bell rang: re-read it now, or at the end of its gap if it was read just now. */
-  ring(saleId: string): void {
+  /**
+   * The sale's bell rang: re-read it now, or at the end of its gap if it was read just now. An
+   * urgent bell (started, closed, stock changed, sold out, units returned) is read now whatever
+   * the gap: that is what every worker of every node must hear within milliseconds, and it rings
+   * a few times in a sale's life, where sales ring with every batch.
+   */
+  ring(saleId: string, urgent = false): void {
     if (this.stopped) return
     let r = this.rung.get(saleId)
     if (r === undefined) {
       r = { lastAt: 0, timer: null }
       this.rung.set(saleId, r)
+    }
+    if (urgent) {
+      if (r.timer !== null) clearTimeout(r.timer)
+      r.timer = null
+      return this.reread(saleId, r)
     }
     if (r.timer !== null) return
     const wait = r.lastAt + this.o.ringGapMs - Date.now()

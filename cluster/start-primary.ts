@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import type { Config } from '../src/config'
-import type { NodeStatus, ReloadResult } from '../src/control/protocol'
+import type { NodeStatus, ReloadResult, WorkerSaleView } from '../src/control/protocol'
 import { configureLog, log } from '../src/log'
 import { createOrderWriter } from '../src/orders/writer/create-writer'
 import { SaleBell } from '../src/store/sale-bell'
@@ -50,6 +50,8 @@ export interface PrimaryHandle {
   reload(): Promise<ReloadResult>
   /** The node, its workers and its live sales (`seckill status`). */
   status(): Promise<NodeStatus>
+  /** Each worker's copy of a sale (`seckill status --sale ID`). */
+  views(saleId: string): Promise<WorkerSaleView[]>
 }
 
 export async function startPrimary(config: Config, o: PrimaryOptions): Promise<PrimaryHandle> {
@@ -142,5 +144,6 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
     close: closeOnce,
     reload: () => hub.reload(),
     status: () => nodeStatus(parts),
+    views: (saleId) => hub.views(saleId),
   }
 }

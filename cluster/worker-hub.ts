@@ -1,9 +1,10 @@
 import type { Worker } from 'node:cluster'
 import { AggregatorRegistry } from 'prom-client'
 import type { Config } from '../src/config'
-import type { ReloadResult, WorkerStatus } from '../src/control/protocol'
+import type { ReloadResult, WorkerSaleView, WorkerStatus } from '../src/control/protocol'
 import { type Channel, Requests, type ToPrimary, type ToWorker, workerChannel } from '../src/ipc'
 import { log } from '../src/log'
+import type { SaleView } from '../src/purchase/desks'
 import type { SaleRecord } from '../src/sale/sale-record'
 import { redactUrl } from '../src/store/redis'
 import { primaryRegistry, workersReplaced } from './primary-metrics'
@@ -21,6 +22,8 @@ import { WorkerBoard } from './worker-board'
 
 /** How long a changed sale waits for every worker to apply it before the admin route answers. */
 const SYNC_TIMEOUT_MS = 2000
+/** How long `seckill status --sale` waits for a worker's copy of the sale. */
+const VIEW_TIMEOUT_MS = 1000
 /**
  * A worker gets this long before its RSS may recycle it: a MAX_WORKER_RSS_MB below what a fresh
  * worker needs would otherwise replace workers back to back, each replacement costing a fork and
@@ -182,6 +185,22 @@ export class WorkerHub {
       .finally(() => {
         this.recycling = false
       })
+  }
+
+  /** Each worker's copy of a sale, slot by slot (null: no copy, or no answer within 1 s). */
+  async views(saleId: string): Promise<WorkerSaleView[]> {
+    const slots = this.supervisor.slotWorkers()
+    return Promise.all(
+      slots.map(async ({ slot, worker }) => ({
+        slot,
+        pid: worker.process.pid ?? 0,
+        view: await this.requests.ask<SaleView | null>(
+          (ask) => this.channel(worker).send({ t: 'view', ask, saleId }),
+          VIEW_TIMEOUT_MS,
+          null,
+        ),
+      })),
+    )
   }
 
   /** Send a fresh copy of a sale to every worker. */

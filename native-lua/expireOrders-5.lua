@@ -25,8 +25,9 @@
   An id in the deadlines whose order is gone or no longer reserved is dropped from them.
 
   Appends to KEYS[5], for every order expired: orderId, userId, quantity, createdAt, expiresAt,
-  idempotencyKey, status ("expired"), paidAt (""): the shape reserve-6.lua uses. Publishes the
-  number of orders expired on the bell channel when there are any.
+  idempotencyKey, status ("expired"), paidAt (""): the shape reserve-6.lua uses. Publishes
+  "<orders expired> returned" on the bell channel when there are any: units went back on sale,
+  which every node's sale watch reads at once.
 ]]
 local rcall = redis.call
 local saleKey, usersKey, ordersKey, expiryKey, streamKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -54,5 +55,5 @@ for _, orderId in ipairs(due) do
     rcall('ZREM', expiryKey, orderId)
   end
 end
-if expired > 0 then rcall('PUBLISH', bell, expired) end
+if expired > 0 then rcall('PUBLISH', bell, expired .. ' returned') end
 return {expired, units, rcall('ZCOUNT', expiryKey, '-inf', nowMs)}

@@ -24,7 +24,10 @@
     (The HTTP layer allows 128 characters, src/identifier.ts; 128 UTF-8 characters are at most
     512 bytes. Lua counts bytes: this is only the bound that keeps the keys small.)
     ARGV[2 + 4 * n] the sale's bell channel ({saleId}:bell), published on once when the call
-                 appended anything, so the order writers read the stream at once (no polling)
+                 appended anything, so the order writers read the stream at once (no polling):
+                 the number of entries, or "<n> sold-out" when this call sold the last unit, so
+                 every node's sale watch re-reads the sale at once and its workers stop
+                 forwarding (src/store/sale-bell.ts)
 
   Output: one reply per attempt, in input order: {code, remaining, orderId, quantity,
     createdAt, expiresAt} (times in epoch ms; the last four only when code >= 0)
@@ -118,5 +121,7 @@ for i = 1, n do
     appended = appended + 1
   end
 end
-if appended > 0 then rcall('PUBLISH', bell, appended) end
+if appended > 0 then
+  rcall('PUBLISH', bell, sold >= stock and appended .. ' sold-out' or appended)
+end
 return replies

@@ -32,7 +32,8 @@
 
   Appends to KEYS[5], for every change: orderId, userId, quantity, createdAt, expiresAt,
   idempotencyKey, status (the new one), paidAt ("" unless paid): the shape reserve-6.lua uses.
-  Publishes 1 on the bell channel after an append, as reserve-6.lua does.
+  Publishes on the bell channel after an append, as reserve-6.lua does: "1", or "1 returned" when
+  units went back on sale (cancel, expiry), so every node's sale watch re-reads the sale at once.
 ]]
 local rcall = redis.call
 local saleKey, usersKey, ordersKey, expiryKey, streamKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -49,8 +50,8 @@ local nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 --- @include "changeOrder"
 
 -- Ring the bell for the entry changeOrder appended; returns the order's new value.
-local function changed(value)
-  rcall('PUBLISH', bell, 1)
+local function changed(value, status)
+  rcall('PUBLISH', bell, status == 'paid' and '1' or '1 returned')
   return value
 end
 
@@ -59,10 +60,11 @@ if not raw then return {-10} end
 local o = decodeOrder(raw, orderId)
 
 if o.status == 'reserved' and nowMs >= tonumber(o.expiresAt) then
-  return {-7, changed(changeOrder(orderId, o, 'expired'))}
+  return {-7, changed(changeOrder(orderId, o, 'expired'), 'expired')}
 end
 if o.status == 'reserved' then
-  return {0, changed(changeOrder(orderId, o, action == 'pay' and 'paid' or 'cancelled'))}
+  local status = action == 'pay' and 'paid' or 'cancelled'
+  return {0, changed(changeOrder(orderId, o, status), status)}
 end
 if o.status == 'expired' then return {-7, raw} end
 if action == 'pay' then

@@ -142,8 +142,13 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'WRITER_NAME must be 1..100 chars of [A-Za-z0-9_.:-]')
     .optional(),
-  // An entry pending this long with another consumer is taken over (that consumer is dead).
-  WRITER_CLAIM_IDLE_MS: int('WRITER_CLAIM_IDLE_MS', 30000, 100, 3600000),
+  // An entry pending this long with another consumer is taken over (that consumer is dead): how
+  // long a dead node's orders wait for PostgreSQL. A live writer never leaves its own entries
+  // idle for more than its longest back-off (5 s, while PostgreSQL is down: each retry re-reads
+  // them, which resets their idle time) plus one step; twice that keeps live writers from taking
+  // each other's entries, and a taken entry would only be written twice (the upsert is
+  // idempotent), never lost.
+  WRITER_CLAIM_IDLE_MS: int('WRITER_CLAIM_IDLE_MS', 10000, 100, 3600000),
   // Deliveries of an entry PostgreSQL keeps refusing before it moves to the dead-letter stream.
   WRITER_MAX_DELIVERIES: int('WRITER_MAX_DELIVERIES', 5, 1, 1000),
   // The writer reads a sale's stream when the sale's bell rings (the scripts publish when they
@@ -170,6 +175,8 @@ const schema = z.object({
       error: 'SECKILL_CRASH_AT must be after-read, after-insert or after-commit',
     })
     .optional(),
+  // ... once the writer thread has read this many order stream entries (0: at the first read).
+  SECKILL_CRASH_AFTER: int('SECKILL_CRASH_AFTER', 0, 0, 1000000000),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',

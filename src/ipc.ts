@@ -30,6 +30,8 @@ export type ToWorker =
   | { t: 'release'; saleId: string; units: number }
   /** these keys are over their rate node-wide: refuse them until wall-clock second `window` ends */
   | { t: 'rate-over'; kind: RateKind; window: number; keys: string[] }
+  /** answer with this worker's view of the sale (src/control/protocol.ts `SaleView`, or null when it has no copy) */
+  | { t: 'view'; ask: number; saleId: string }
   | Answer
 
 /** What a worker reports about itself every second (cumulative counters; the primary diffs). */

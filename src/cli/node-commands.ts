@@ -11,9 +11,9 @@ import {
 import { join } from 'node:path'
 import type { RunConfig } from '../config'
 import { askNode, ControlError } from '../control/client'
-import type { NodeStatus, ReloadResult } from '../control/protocol'
+import type { NodeStatus, ReloadResult, WorkerSaleView } from '../control/protocol'
 import { alive, nodeRunning, type RunFiles, readPid, runFiles } from '../control/run-files'
-import { renderStatus } from './status-view'
+import { renderStatus, renderViews } from './status-view'
 
 /**
  * The commands that drive a node on this machine, found by its run files (pid file and control
@@ -203,10 +203,15 @@ export async function reloadNode(run: RunConfig): Promise<number> {
   }
 }
 
-/** `seckill status [--json]`. */
-export async function statusOfNode(run: RunConfig, json: boolean): Promise<number> {
+/** `seckill status [--json] [--sale ID]`. */
+export async function statusOfNode(run: RunConfig, json: boolean, sale?: string): Promise<number> {
   const files = runFiles(run)
   try {
+    if (sale !== undefined) {
+      const views = await askNode<WorkerSaleView[]>(files.socket, { cmd: 'views', sale }, 5000)
+      process.stdout.write(json ? `${JSON.stringify(views, null, 2)}\n` : renderViews(sale, views))
+      return 0
+    }
     const status = await askNode<NodeStatus>(files.socket, { cmd: 'status' }, 5000)
     process.stdout.write(json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status))
     return 0

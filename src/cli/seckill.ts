@@ -30,10 +30,11 @@ const HELP: Readonly<Record<string, string>> = {
     replace every worker, one at a time, each new one listening before the old one drains:
     no request refused. New worker code and the primary's configuration; a change to the
     primary itself (cluster/) needs a restart`,
-  status: `seckill status [--json] [--config FILE]
+  status: `seckill status [--json] [--sale ID] [--config FILE]
     the node (pid, uptime, version, port, stores reachable, config), each worker (pid, uptime,
     restarts, RSS, CPU, requests/s, quota, in flight, parked) and each live sale (state, sold,
-    remaining, writer backlog and lag). Exit 3 when no node runs`,
+    remaining, writer backlog and lag). With --sale: each worker's copy of that sale, what it
+    answers without asking Redis and since when. Exit 3 when no node runs`,
   logs: `seckill logs [-f] [-n N] [--config FILE]
     the last N (default 20) lines of the node's log; -f follows it (across a logrotate)`,
   sale: `seckill sale create ID --stock N [--name TEXT] [--per-user-limit N] [--starts-at ISO]
@@ -128,7 +129,7 @@ async function main(argv: string[]): Promise<number | null> {
     case 'reload':
       return reloadNode(loadRunConfig(sources.env))
     case 'status':
-      return statusOfNode(loadRunConfig(sources.env), values.json)
+      return statusOfNode(loadRunConfig(sources.env), values.json, values.sale?.[0])
     case 'logs':
       return (await import('./logs-command')).logsCommand(
         loadRunConfig(sources.env),

@@ -1,4 +1,4 @@
-import type { NodeStatus } from '../control/protocol'
+import type { NodeStatus, WorkerSaleView } from '../control/protocol'
 
 /** `seckill status` for a person: the node in a few lines, then a table of workers and of sales. */
 export function renderStatus(s: NodeStatus): string {
@@ -82,4 +82,38 @@ function table(head: string[], rows: (string | number)[][]): string {
         .trimEnd(),
     )
     .join('\n')
+}
+
+/**
+ * `seckill status --sale ID`: each worker's copy of the sale, what it refuses without asking
+ * Redis, and since when (to see that a start, a close or a top-up reached every worker).
+ */
+export function renderViews(saleId: string, views: readonly WorkerSaleView[]): string {
+  const rows = views.map(({ slot, pid, view: v }) =>
+    v === null
+      ? [slot, pid, 'no copy', '', '', '', '', '', '']
+      : [
+          slot,
+          pid,
+          v.state,
+          v.stock,
+          v.sold,
+          v.quota,
+          v.inflight,
+          v.parked,
+          new Date(v.sinceMs).toISOString(),
+        ],
+  )
+  const head = [
+    'worker',
+    'pid',
+    'answers',
+    'stock',
+    'sold',
+    'quota',
+    'in flight',
+    'parked',
+    'since',
+  ]
+  return `sale ${saleId}, as each worker of this node sees it\n${table(head, rows)}\n`
 }

@@ -1,3 +1,5 @@
+import type { SaleView } from '../purchase/desks'
+
 /**
  * What the operator's commands ask a running node over its control socket (a unix socket, mode
  * 0600, in the run directory): one JSON line in, one JSON line out, then the node closes.
@@ -8,6 +10,8 @@ export type ControlRequest =
   | { readonly cmd: 'reload' }
   /** the admin token (it may have been generated for this run), for `seckill sale` */
   | { readonly cmd: 'token' }
+  /** each worker's copy of one sale (`seckill status --sale ID`) */
+  | { readonly cmd: 'views'; readonly sale: string }
 
 export type ControlAnswer<T = unknown> =
   | { readonly ok: true; readonly value: T }
@@ -65,6 +69,13 @@ export interface SaleStatus {
   /** order stream entries not yet in PostgreSQL, and the age of the oldest (seconds) */
   readonly writerBacklog: number
   readonly writerLagS: number
+}
+
+export interface WorkerSaleView {
+  readonly slot: number
+  readonly pid: number
+  /** null: the worker has no copy of the sale, or did not answer in time */
+  readonly view: SaleView | null
 }
 
 export interface ReloadResult {

@@ -11,12 +11,30 @@ import { type DeskDeps, SaleDesk } from './sale-desk'
 const MISS_TTL_MS = 1000
 const MISS_MAX = 10000
 
+/**
+ * One worker's copy of a sale: what it refuses at once and since when. `sinceMs` (epoch ms, the
+ * worker's clock) is when that changed last on this worker: when it applied a start, a close, a
+ * change of stock or a sold-out, however it learned of it.
+ */
+export interface SaleView {
+  /** what the worker answers without asking Redis: 'open' forwards to Redis */
+  readonly state: 'open' | 'not_started' | 'closed' | 'sold_out'
+  readonly stock: number
+  readonly sold: number
+  readonly quota: number
+  readonly inflight: number
+  readonly parked: number
+  readonly sinceMs: number
+}
+
 export class Desks {
   private readonly desks = new Map<string, SaleDesk>()
   private readonly misses = new Map<string, number>()
   private readonly lookups = new Map<string, Promise<SaleDesk | null>>()
   /** local ms when each sale's copy was last refreshed */
   private readonly freshAt = new Map<string, number>()
+  /** what each sale's desk refuses at once ('open': nothing), and since when (local ms) */
+  private readonly views = new Map<string, { key: string; sinceMs: number }>()
   /** the desk when there is exactly one: /buy/ticket asks on every request, without an iterator */
   private only: SaleDesk | undefined
 
@@ -42,15 +60,48 @@ export class Desks {
   upsert(record: SaleRecord): SaleDesk {
     this.misses.delete(record.id)
     this.freshAt.set(record.id, Date.now())
-    const desk = this.desks.get(record.id)
+    let desk = this.desks.get(record.id)
     if (desk) {
       desk.update(record)
-      return desk
+    } else {
+      desk = new SaleDesk(record, this.deps)
+      this.desks.set(record.id, desk)
+      this.only = this.desks.size === 1 ? desk : undefined
     }
-    const created = new SaleDesk(record, this.deps)
-    this.desks.set(record.id, created)
-    this.only = this.desks.size === 1 ? created : undefined
-    return created
+    this.noteView(desk)
+    return desk
+  }
+
+  /**
+   * This worker's view of a sale (`seckill status --sale ID`): what it refuses at once, and since
+   * when. The time is taken when a copy from the primary changed it (a start, a close, a stock
+   * change, a sold-out another node caused), which is what the fleet's propagation is measured
+   * by; a sold-out this worker learned from its own Redis reply shows at the next copy.
+   */
+  view(id: string): SaleView | null {
+    const desk = this.desks.get(id)
+    if (desk === undefined) return null
+    const seen = this.noteView(desk)
+    return {
+      state: seen.state,
+      stock: desk.record.stock,
+      sold: desk.record.sold,
+      quota: desk.quota,
+      inflight: desk.inflight,
+      parked: desk.parkedCount,
+      sinceMs: seen.sinceMs,
+    }
+  }
+
+  private noteView(desk: SaleDesk): { state: SaleView['state']; sinceMs: number } {
+    const state = desk.refusal(this.deps.now()) ?? 'open'
+    const key = `${state}:${desk.record.stock}`
+    let v = this.views.get(desk.record.id)
+    if (v === undefined || v.key !== key) {
+      v = { key, sinceMs: Date.now() }
+      this.views.set(desk.record.id, v)
+    }
+    return { state, sinceMs: v.sinceMs }
   }
 
   /** Milliseconds since this sale's copy was refreshed. */

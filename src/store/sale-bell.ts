@@ -4,8 +4,8 @@ import { bellPattern, saleIdOfBell } from './keys'
 /**
  * A node's ear on its sales: the scripts that change a sale or append to its order stream
  * publish on the sale's bell channel in the same atomic call (reserve-6.lua, settleOrder-5.lua,
- * expireOrders-5.lua, createSale-1.lua, setSaleState-1.lua), and this one subscriber tells the
- * primary's parts which sale rang: the order writer reads the sale's stream, the sale watch
+ * expireOrders-5.lua, createSale-1.lua, setSaleState-1.lua) on whichever node ran them, and this
+ * one subscriber tells the primary's parts which sale rang, and whether urgently (`isUrgent`): the order writer reads the sale's stream, the sale watch
  * re-reads the sale, the expiry sweep looks at its deadlines again, the reconciliation audits it
  * again on its next pass. A node with nothing going on
  * then costs nothing: no stream and no sale is polled at speed.
@@ -16,7 +16,11 @@ import { bellPattern, saleIdOfBell } from './keys'
  * nobody can see (a connection that died without a word, a subscriber dropped by Redis).
  */
 export interface BellListener {
-  ring(saleId: string): void
+  /**
+   * `urgent`: the sale changed in a way every worker must hear at once (created, started,
+   * closed, its stock changed, sold out, units returned); otherwise only orders were appended
+   */
+  ring(saleId: string, urgent: boolean): void
   /** the subscription is (back) in place: bells may have been missed before it */
   resync(): void
 }
@@ -43,10 +47,11 @@ export class SaleBell {
     })
     // Failed reconnects emit 'error' each time; the listeners' safety nets cover the outage.
     this.sub.on('error', () => {})
-    this.sub.on('pmessage', (_pattern: string, channel: string) => {
+    this.sub.on('pmessage', (_pattern: string, channel: string, message: string) => {
       const saleId = saleIdOfBell(prefix, channel)
       if (saleId === null) return
-      for (const l of this.listeners) l.ring(saleId)
+      const urgent = isUrgent(message)
+      for (const l of this.listeners) l.ring(saleId, urgent)
     })
     this.sub.on('ready', () => {
       this.subscribe()
@@ -77,4 +82,14 @@ export class SaleBell {
       () => {},
     )
   }
+}
+
+/**
+ * What the scripts publish: the number of order stream entries they appended ("12": a purchase
+ * batch, a payment), that number and what it did to the sale ("12 sold-out", "3 returned"), or
+ * "sale" (createSale-1, setSaleState-1, adjustStock-1). Anything but a bare number changed what
+ * a worker refuses at once.
+ */
+export function isUrgent(message: string): boolean {
+  return !/^[0-9]+$/.test(message)
 }

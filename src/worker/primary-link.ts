@@ -82,6 +82,9 @@ export class PrimaryLink implements QuotaSource {
         case 'rate-over':
           rate[msg.kind].block(msg.window, msg.keys)
           break
+        case 'view':
+          this.send({ t: 'answer', ask: msg.ask, value: desks.view(msg.saleId) })
+          break
         case 'answer':
           this.requests.settle(msg)
           break

@@ -777,8 +777,10 @@ for (const form of ORDER_FORMS)
         )
         t.same(
           await bell.take(),
-          expectedEntries.length > 0 ? [String(expectedEntries.length)] : [],
-          `${label}: the bell rang once, with the number of entries, only when there were any`,
+          expectedEntries.length === 0
+            ? []
+            : [`${expectedEntries.length}${sold >= stock ? ' sold-out' : ''}`],
+          `${label}: the bell rang once, with the number of entries (and "sold-out" when the call sold the last unit), only when there were any`,
         )
         const now = await snapshot(redis, k)
         if (expectedEntries.length === 0) {

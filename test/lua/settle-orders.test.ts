@@ -762,10 +762,12 @@ for (const form of ORDER_FORMS)
         const t1 = await redisNowMs(redis)
         const now = await snapshot(redis, k)
         const added = await entriesAfter(k, prev.streamLastId)
+        // Units went back on sale unless every entry is a payment: every node must hear that at once.
+        const returned = added.some(([, f]) => f[f.indexOf('status') + 1] !== 'paid')
         t.same(
           await bell.take(),
-          added.length > 0 ? [String(added.length)] : [],
-          `${label}: the bell rang once, with the number of entries, only when there were any`,
+          added.length > 0 ? [`${added.length}${returned ? ' returned' : ''}`] : [],
+          `${label}: the bell rang once, with the number of entries (and "returned" when units came back), only when there were any`,
         )
         const before = parseOrders(prev.orders)
         const after = parseOrders(now.orders)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { renderStatus } from '../../src/cli/status-view'
+import { renderStatus, renderViews } from '../../src/cli/status-view'
 import type { NodeStatus } from '../../src/control/protocol'
 
 const status = (redisUp: boolean): NodeStatus => ({
@@ -77,4 +77,28 @@ t.test('a store that does not answer is shown loudly', async (t) => {
 
 t.test('a node with no live sale says so', async (t) => {
   t.match(renderStatus({ ...status(true), sales: [] }), /no live sales/)
+})
+
+t.test("status --sale shows each worker's copy of the sale and since when", async (t) => {
+  const since = Date.UTC(2026, 11, 2, 20, 0, 0, 123)
+  const out = renderViews('phone', [
+    {
+      slot: 0,
+      pid: 5001,
+      view: {
+        state: 'sold_out',
+        stock: 100,
+        sold: 100,
+        quota: 0,
+        inflight: 0,
+        parked: 0,
+        sinceMs: since,
+      },
+    },
+    { slot: 1, pid: 5002, view: null },
+  ])
+  const lines = out.trimEnd().split('\n')
+  t.equal(lines[0], 'sale phone, as each worker of this node sees it')
+  t.match(lines[2], /^0\s+5001\s+sold_out\s+100\s+100\s+0\s+0\s+0\s+2026-12-02T20:00:00\.123Z$/)
+  t.match(lines[3], /^1\s+5002\s+no copy$/, 'a worker without a copy says so')
 })

@@ -31,6 +31,7 @@ export function createOrderWriter(
           claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
           maxDeliveries: config.WRITER_MAX_DELIVERIES,
           crashAt: config.SECKILL_CRASH_AT ?? null,
+          crashAfterReads: config.SECKILL_CRASH_AFTER,
         },
       },
     },

@@ -65,13 +65,26 @@ export interface WriterOptions {
   readonly maxDeliveries: number
   /** test hook: the step at which this process kills itself (SIGKILL), once */
   readonly crashAt: CrashPoint | null
+  /** test hook: ... once this thread has read at least this many entries (0: at the first) */
+  readonly crashAfterReads?: number
 }
 
 export type CrashPoint = 'after-read' | 'after-insert' | 'after-commit'
 
-/** The SECKILL_CRASH_AT hook: the crash tests kill the primary exactly here. */
-export function crashIf(at: CrashPoint | null, point: CrashPoint): void {
-  if (at === point) process.kill(process.pid, 'SIGKILL')
+/** Entries this thread has read, for SECKILL_CRASH_AFTER. */
+let entriesRead = 0
+
+/** Count what a step read (the crash hook's trigger). */
+export function countRead(n: number): void {
+  entriesRead += n
+}
+
+/**
+ * The SECKILL_CRASH_AT hook: the crash tests kill the primary exactly here, once the thread has
+ * read `after` entries (the fleet test kills a node holding entries a third into a sale).
+ */
+export function crashIf(at: CrashPoint | null, point: CrashPoint, after = 0): void {
+  if (at === point && entriesRead >= after) process.kill(process.pid, 'SIGKILL')
 }
 
 /** A step that read nothing (also the base of a failed one). */

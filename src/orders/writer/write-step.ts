@@ -6,6 +6,7 @@ import { ReadAhead } from './read-ahead'
 import { type Entry, idMs, type ReadBatch, StreamSide } from './stream-side'
 import {
   type CrashPoint,
+  countRead,
   crashIf,
   type DeadLetterNote,
   emptyResult,
@@ -84,11 +85,20 @@ export class OrderWriter {
     private readonly crashAt: CrashPoint | null = null,
     /** a test or a benchmark may try other limits than the module's */
     private readonly limits: DrainLimits = DRAIN_LIMITS,
+    /** SECKILL_CRASH_AFTER: the crash hook waits for this many entries read */
+    private readonly crashAfter = 0,
   ) {}
 
   /** A writer on these clients (one Redis client and one pool per thread: writer-task.ts). */
   static open(redis: Redis, pg: Pool, o: WriterOptions): OrderWriter {
-    return new OrderWriter(new StreamSide(redis, o), new PgSide(pg, o.crashAt), o.crashAt)
+    const table = new PgSide(pg, o.crashAt)
+    return new OrderWriter(
+      new StreamSide(redis, o),
+      table,
+      o.crashAt,
+      DRAIN_LIMITS,
+      o.crashAfterReads ?? 0,
+    )
   }
 
   /** The sales, of these, whose stream holds entries (the writer loop's safety net). */
@@ -106,7 +116,8 @@ export class OrderWriter {
     }
     const { entries, cursor } = batch
     if (entries.length === 0) return this.measured(saleId, emptyResult(cursor))
-    crashIf(this.crashAt, 'after-read')
+    countRead(entries.length)
+    crashIf(this.crashAt, 'after-read', this.crashAfter)
     if (job.from === 'new') return this.drain(saleId, consumer, entries)
 
     const t = totals()

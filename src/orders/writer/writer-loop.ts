@@ -12,7 +12,8 @@ import type { WriterTaskData } from './writer-task'
  * again when the sale's bell rings (`ring`, from the scripts that append to the stream, through
  * src/store/sale-bell.ts), on the slow safety-net read every idleMs (a bell can be missed), and, while
  * the stream holds entries this consumer cannot read (pending with another consumer), every
- * claimIdleMs / 2 to take over what a dead consumer left (XAUTOCLAIM). A failed step
+ * CLAIM_CHECK_MS (or claimIdleMs / 2, if less) to take over what a dead consumer left
+ * (XAUTOCLAIM), so a dead node's orders wait claimIdleMs plus at most that. A failed step
  * (PostgreSQL down) is retried with back-off, whatever rings; the entries wait in Redis, so the
  * sale goes on and the backlog drains when PostgreSQL is back.
  *
@@ -32,6 +33,13 @@ const BACKOFF_MIN_MS = 100
  */
 const RING_GAP_MS = 20
 const BACKOFF_MAX_MS = 5000
+/**
+ * How often a sale whose stream holds entries of other consumers looks for dead ones' entries.
+ * An XAUTOCLAIM that finds nothing idle enough scans a few pending ids and returns: once a
+ * second per sale is nothing, and a dead node's orders then wait WRITER_CLAIM_IDLE_MS plus at
+ * most a second.
+ */
+const CLAIM_CHECK_MS = 1000
 
 export interface WriterLoopOptions {
   readonly threads: number
@@ -273,7 +281,7 @@ export class WriterLoop implements BellListener {
     }
     if (from === 'claim') {
       s.cursor = r.more ? r.cursor : '0-0'
-      if (!r.more) s.nextClaimAt = now + this.o.claimIdleMs / 2
+      if (!r.more) s.nextClaimAt = now + Math.min(CLAIM_CHECK_MS, this.o.claimIdleMs / 2)
       // New entries are read right after a claim pass (the claim may have been due on a bell).
       return { delayMs: 0, waiting: 'step' }
     }
