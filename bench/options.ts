@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import { ROOT } from './harness/spawn'
-import { type Knobs, SCENARIOS, type ScenarioName } from './scenarios'
+import { DEFAULT_SCENARIOS, type Knobs, SCENARIOS, type ScenarioName } from './scenarios'
 
 /** The benchmark runner's command line, read and validated once into a frozen object. */
 
@@ -15,7 +15,8 @@ import { type Knobs, SCENARIOS, type ScenarioName } from './scenarios'
 const NGINX_WORKERS = 1
 export const USAGE = `usage: npm run bench -- [options]
 
-  --scenario LIST    comma-separated, or repeated: ${SCENARIOS.join(', ')} (default: all)
+  --scenario LIST    comma-separated, or repeated: ${SCENARIOS.join(', ')} (default: all
+                     but nodes, which runs the storm through nginx over 1, 2 and 3 nodes)
   --quick            small and short runs (CI): 2 s instead of 10 s, storm of 20,000 for 1,000
   --tool NAME        auto (wrk when installed, else autocannon), wrk or autocannon
   --target URL       also load this server (e.g. the Go reference: http://127.0.0.1:3005)
@@ -25,10 +26,11 @@ export const USAGE = `usage: npm run bench -- [options]
   --connections N    connections (default: 100; close and latency 50); ab's -c
   --duration S       seconds of the duration scenarios (default 10, quick 2)
   --rate N           requests per second of the latency scenario (default 5000, quick 1000)
-  --requests N       requests of seed and ab (default 10000; quick: ab 2000) and storm
-                     (default 1000000)
-  --stock N          units of seed and ab (150), storm (10000), sell and latency (1e9)
-  --nginx-workers N  nginx worker processes in front of each server in ab and ab-k (default 1)
+  --requests N       requests of seed and ab (default 10000; quick: ab 2000), storm
+                     (default 1000000) and nodes (300000)
+  --stock N          units of seed and ab (150), storm and nodes (10000), sell and latency (1e9)
+  --nginx-workers N  nginx worker processes in front of each server in ab, ab-k and nodes
+                     (default 1)
   --threads N        wrk threads (default 1: the servers need the other core)
   --port N           port of the baseline and seckill (default 3071)
   --redis URL        default redis://127.0.0.1:6379
@@ -70,7 +72,7 @@ const schema = z.object({
     .array(z.string())
     .optional()
     .transform((xs) =>
-      xs?.length ? xs.flatMap((x) => x.split(',')).filter(Boolean) : [...SCENARIOS],
+      xs?.length ? xs.flatMap((x) => x.split(',')).filter(Boolean) : [...DEFAULT_SCENARIOS],
     )
     .pipe(
       z.array(

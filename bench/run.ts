@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, platform, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { abChecks, type Check, check, type ServerRole, sanity } from './checks'
+import { runFleetScenario } from './fleet-scenario'
 import { buildGoReference, GO_REFERENCE, startGoReference } from './go-reference'
 import { openSale } from './harness/admin'
 import { inFrontOf, startNginx } from './harness/nginx'
@@ -22,9 +23,10 @@ import {
   type RoleCheck,
   type RunReport,
   type ScenarioReport,
+  scenarioLabel,
   tableRows,
 } from './report/run-report'
-import { type Plan, plan, SALE_ID } from './scenarios'
+import { FLEET_SIZES, type Plan, plan, SALE_ID } from './scenarios'
 import { verify } from './verify'
 
 /**
@@ -218,7 +220,16 @@ async function main(): Promise<number> {
   }
   const startedAt = new Date()
   const scenarios: ScenarioReport[] = []
-  for (const name of names) scenarios.push(await runScenario(o, wrk, plan(name, o)))
+  for (const name of names) {
+    const p = plan(name, o)
+    if (p.nodes === 0) {
+      scenarios.push(await runScenario(o, wrk, p))
+      continue
+    }
+    for (const nodes of FLEET_SIZES) {
+      scenarios.push(await runFleetScenario(o, { ...p, nodes }, generator(o, wrk, p), step))
+    }
+  }
 
   const report: RunReport = {
     startedAt: startedAt.toISOString(),
@@ -255,11 +266,12 @@ async function main(): Promise<number> {
   }
   for (const s of scenarios) {
     const failed = s.checks.filter((c) => !c.ok)
-    for (const c of failed) console.log(`FAILED ${s.name} ${c.role}: ${c.what}: ${c.detail}`)
+    for (const c of failed)
+      console.log(`FAILED ${scenarioLabel(s)} ${c.role}: ${c.what}: ${c.detail}`)
     const v = s.verification
     if (v && s.load.amount !== undefined) {
       console.log(
-        `${s.name}: ${v.sold} units sold, ${v.ordersInPg} orders in PostgreSQL; last sale ${v.lastSaleMs ?? '-'} ms ` +
+        `${scenarioLabel(s)}: ${v.sold} units sold, ${v.ordersInPg} orders in PostgreSQL; last sale ${v.lastSaleMs ?? '-'} ms ` +
           `and last order in PostgreSQL ${v.lastOrderInPgMs ?? '-'} ms after the load started`,
       )
     }

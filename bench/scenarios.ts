@@ -14,8 +14,18 @@ export const SCENARIOS = [
   'storm',
   'ab',
   'ab-k',
+  'nodes',
 ] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
+
+/**
+ * What runs when no scenario is named: all but `nodes`, which starts nginx and several nodes and
+ * is run by name (`--scenario nodes`).
+ */
+export const DEFAULT_SCENARIOS = SCENARIOS.filter((n) => n !== 'nodes')
+
+/** The fleets of the `nodes` scenario: 1, 2 and 3 nodes behind nginx. */
+export const FLEET_SIZES = [1, 2, 3] as const
 
 export const SALE_ID = 'bench'
 const WIN_BODY = `{"code":1,"msg":"抢票成功","data":{"orderId":"${SALE_ID}.AAAAAAAAAAAAAAAA"}}`
@@ -50,6 +60,12 @@ export interface Plan {
   readonly stock: number
   /** units bought before the load starts (a sold-out sale for the refusal scenarios) */
   readonly presold: number
+  /**
+   * `nodes`: seckill is this many nodes sharing one Redis and PostgreSQL behind nginx (the
+   * shipped config, equal weights), the baseline one bare uWS server behind the same nginx;
+   * 0: every other scenario, the load straight at the server
+   */
+  readonly nodes: number
 }
 
 type Load = Plan['load']
@@ -67,6 +83,7 @@ function ticketPlan(
     load: { method: 'GET', path: '/buy/ticket', ...load },
     openLoop: load.rate !== undefined,
     ab: false,
+    nodes: 0,
     ...sale,
   }
 }
@@ -144,10 +161,12 @@ export function plan(name: ScenarioName, k: Knobs): Plan {
         ab: true,
       }
     }
-    case 'storm': {
-      const amount = k.requests ?? (k.quick ? 20_000 : 1_000_000)
+    case 'storm':
+    case 'nodes': {
+      // nodes: the storm through nginx over a fleet; the runner repeats it for each FLEET_SIZES.
+      const amount = k.requests ?? (k.quick ? 20_000 : name === 'nodes' ? 300_000 : 1_000_000)
       const stock = k.stock ?? (k.quick ? 1_000 : 10_000)
-      return ticketPlan(
+      const p = ticketPlan(
         name,
         `${amount} purchase requests from ${amount} distinct users for ${stock} units`,
         {
@@ -158,6 +177,7 @@ export function plan(name: ScenarioName, k: Knobs): Plan {
         },
         { baselineBody: REFUSED_BODY, stock, presold: 0 },
       )
+      return name === 'nodes' ? { ...p, nodes: 1 } : p
     }
   }
 }

@@ -14,8 +14,13 @@ import type { Teardown } from './teardown'
  * lvs/nginx/nginx.conf with its four weighted instances replaced by `ports`, weight 1 each (the
  * passive health checks as shipped); resolves with nginx's port.
  */
-export function startNginxOver(t: Teardown, ports: readonly number[]): Promise<number> {
-  return startNginx(t, (conf) => {
+export function startNginxOver(
+  t: Teardown,
+  ports: readonly number[],
+  edit: (conf: string) => string = (conf) => conf,
+): Promise<number> {
+  return startNginx(t, (shipped) => {
+    const conf = edit(shipped)
     const servers = /^(\s*)server 127\.0\.0\.1:\d+ weight=\d+ (.*)$/gm
     const first = servers.exec(conf)
     if (first === null) throw new Error('nginx.conf has no upstream server lines to replace')

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { ServerRole } from '../checks'
-import { abRows, type RunReport, tableRows } from './run-report'
+import { abRows, type RunReport, scenarioLabel, tableRows } from './run-report'
 
 /**
  * The HTML report: one self-contained file (Chart.js inlined, no network needed) with throughput
@@ -41,7 +41,7 @@ function table(rows: Record<string, string | number | undefined>[]): string {
 }
 
 export function renderHtml(report: RunReport): string {
-  const scenarios = report.scenarios.map((s) => s.name)
+  const scenarios = report.scenarios.map(scenarioLabel)
   const roles = ROLES.filter((r) => report.scenarios.some((s) => s.results[r]))
   const throughput = {
     labels: scenarios,
@@ -52,7 +52,7 @@ export function renderHtml(report: RunReport): string {
     })),
   }
   const latency = report.scenarios.map((s) => ({
-    name: s.name,
+    name: scenarioLabel(s),
     data: {
       labels: ['p50', 'p90', 'p99', 'p99.9', 'max'],
       datasets: roles
@@ -70,7 +70,7 @@ export function renderHtml(report: RunReport): string {
   const m = report.machine
   const checks = report.scenarios.flatMap((s) =>
     s.checks.map((c) => ({
-      scenario: s.name,
+      scenario: scenarioLabel(s),
       server: c.role,
       check: c.what,
       ok: c.ok ? 'ok' : 'FAILED',
@@ -82,7 +82,7 @@ export function renderHtml(report: RunReport): string {
     .map((s) => {
       const v = s.verification!
       return {
-        scenario: s.name,
+        scenario: scenarioLabel(s),
         'units sold': v.sold,
         'orders in PostgreSQL': v.ordersInPg,
         'last sale after load start, ms': v.lastSaleMs ?? '-',
@@ -99,9 +99,9 @@ ${table(ab as unknown as Record<string, string>[])}`
     : ''
   const sections = report.scenarios
     .map(
-      (s) => `<section><h3>${html(s.name)}: ${html(s.title)}</h3>
+      (s) => `<section><h3>${html(scenarioLabel(s))}: ${html(s.title)}</h3>
 <p class="tool">${html(Object.values(s.results)[0]?.tool ?? '')}${Object.values(s.results)[0]?.tool === 'ab' ? ' through nginx (lvs/nginx/nginx.conf); ab has no p99.9' : ''}${s.results.seckill?.coCorrected ? ', latency corrected for coordinated omission' : ''}</p>
-<div class="chart"><canvas id="lat-${html(s.name)}"></canvas></div></section>`,
+<div class="chart"><canvas id="lat-${html(scenarioLabel(s))}"></canvas></div></section>`,
     )
     .join('\n')
   return `<!doctype html>

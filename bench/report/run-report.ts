@@ -11,6 +11,8 @@ export interface RoleCheck extends Check {
 
 export interface ScenarioReport {
   readonly name: ScenarioName
+  /** `nodes`: how many seckill nodes behind nginx */
+  readonly nodes?: number
   readonly title: string
   readonly load: Omit<LoadSpec, 'origin' | 'label'>
   readonly results: Partial<Record<ServerRole, LoadResult>>
@@ -57,13 +59,18 @@ const ratio = (a: number | undefined, b: number | undefined) =>
 const ms = (r: LoadResult | undefined) =>
   r === undefined ? '-' : String(Number(r.latency.p99.toFixed(2)))
 
+/** A scenario's name in tables and charts: `nodes` runs once per fleet size (`nodes 3`). */
+export function scenarioLabel(s: Pick<ScenarioReport, 'name' | 'nodes'>): string {
+  return s.nodes === undefined ? s.name : `${s.name} ${s.nodes}`
+}
+
 /** One row per scenario: throughput side by side with its ratios, p99, and the checks' tally. */
 export function tableRows(report: RunReport): TableRow[] {
   return report.scenarios.map((s) => {
     const { baseline: b, seckill: k, target: t } = s.results
     const failed = s.checks.filter((c) => !c.ok).length
     const row: TableRow = {
-      scenario: s.name,
+      scenario: scenarioLabel(s),
       tool: k?.tool ?? b?.tool ?? t?.tool ?? '-',
       'baseline req/s': num(b?.reqPerSec),
       'seckill req/s': num(k?.reqPerSec),
