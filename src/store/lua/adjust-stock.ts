@@ -1,7 +1,7 @@
 import type Redis from 'ioredis'
 import { nameOf, runOnSale, saleScript } from './script-call'
 
-/** The gateway of native-lua/adjustStock-1.lua: add units to a sale's stock, or remove unsold ones. */
+/** The gateway of native-lua/adjustStock-1.lua: raise a sale's stock, or take unsold units away. */
 export const ADJUST_STOCK = saleScript(
   'adjustStock-1.lua',
   {
