@@ -24,7 +24,8 @@ export interface Grant {
   readonly soldOut: boolean
   /**
    * the sale's `returned` counter read with soldOut: the grant reaches the worker later, maybe
-   * after units came back (a cancel); the worker ignores a sold-out older than what it has seen
+   * after units came on sale (a cancel, a top-up of the stock); the worker ignores a sold-out
+   * older than what it has seen
    */
   readonly returned: number
   /** ask this worker to give back this many units, for the requester's waiting buyers */

@@ -6,14 +6,14 @@ import type { BellListener } from '../src/store/sale-bell'
 
 /**
  * The primary's view of every sale. A sale is re-read when its bell rings (src/store/sale-bell.ts:
- * the scripts publish when they create, start, close or sell from a sale, or return units to it,
- * on any node) and when a worker of this node changed it or saw it sell out (`refresh`). A busy
- * sale rings with every batch: it is re-read at once, then at most once every `ringGapMs` while
- * it keeps ringing. Every sale is read anyway every `resyncMs`, and after the bell's connection
- * comes back (bells may have been missed). Every new or changed sale goes to each listener: the
- * workers (cluster/worker-hub.ts), the mirror that keeps PostgreSQL's `sales` table
- * (cluster/sale-mirror.ts) and the order writer. Also measures the offset of Redis's clock, which
- * the workers use for their local open/closed gate.
+ * the scripts publish when they create, start, close or sell from a sale, change its stock, or
+ * return units to it, on any node) and when a worker of this node changed it or saw it sell out
+ * (`refresh`). A busy sale rings with every batch: it is re-read at once, then at most once
+ * every `ringGapMs` while it keeps ringing. Every sale is read anyway every `resyncMs`, and after
+ * the bell's connection comes back (bells may have been missed). Every new or changed sale goes
+ * to each listener: the workers (cluster/worker-hub.ts), the mirror that keeps PostgreSQL's
+ * `sales` table (cluster/sale-mirror.ts) and the order writer. Also measures the offset of
+ * Redis's clock, which the workers use for their local open/closed gate.
  */
 export interface SaleWatchOptions {
   /** SALE_POLL_MS: the shortest gap between two reads of a sale whose bell keeps ringing */

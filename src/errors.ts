@@ -9,6 +9,10 @@ export const ERRORS = {
   sale_exists: { status: '409 Conflict', detail: 'a sale with this id already exists' },
   sold_out: { status: '409 Conflict', detail: 'not enough stock left' },
   limit_exceeded: { status: '409 Conflict', detail: 'this user would exceed the per-user limit' },
+  stock_conflict: {
+    status: '409 Conflict',
+    detail: 'the stock cannot change by that much: it never drops below what is sold',
+  },
   not_started: { status: '409 Conflict', detail: 'the sale has not started' },
   closed: { status: '409 Conflict', detail: 'the sale is closed' },
   expired: { status: '409 Conflict', detail: 'the order was not paid in time and has expired' },

@@ -4,7 +4,7 @@ import { runFiles } from '../control/run-files'
 import { NOT_RUNNING } from './node-commands'
 
 /**
- * `seckill sale create|start|close|show`: the admin API of API.md for scripts, on the node this
+ * `seckill sale create|start|close|stock|show`: the admin API of API.md for scripts, on the node this
  * configuration names (http://HOST:PORT, or --url). The admin token is SECKILL_ADMIN_TOKEN when
  * configured; otherwise the node is asked for it over its control socket (it generated one).
  */
@@ -17,6 +17,9 @@ export interface SaleArgs {
   readonly startsAt?: string
   readonly endsAt?: string
   readonly paymentTtl?: string
+  /** `stock`: units to add, or to remove (exactly one of the two) */
+  readonly add?: string
+  readonly remove?: string
   readonly url?: string
   readonly json: boolean
 }
@@ -24,7 +27,7 @@ export interface SaleArgs {
 /** Thrown for a command line that cannot be right: exit 2 before anything is asked. */
 export class UsageError extends Error {}
 
-const ACTIONS = ['create', 'start', 'close', 'show'] as const
+const ACTIONS = ['create', 'start', 'close', 'stock', 'show'] as const
 const CALL_TIMEOUT_MS = 15_000
 
 function count(name: string, text: string | undefined): number | undefined {
@@ -59,6 +62,15 @@ export function saleRequest(a: SaleArgs): { method: string; path: string; body?:
     case 'start':
     case 'close':
       return { method: 'POST', path: `${path}/${a.action}` }
+    case 'stock': {
+      const add = count('add', a.add)
+      const remove = count('remove', a.remove)
+      if ((add === undefined) === (remove === undefined)) {
+        throw new UsageError('seckill sale stock needs one of --add N and --remove N')
+      }
+      const body = add === undefined ? { remove } : { add }
+      return { method: 'POST', path: `${path}/stock`, body }
+    }
     default:
       return { method: 'GET', path }
   }

@@ -40,9 +40,12 @@ const HELP: Readonly<Record<string, string>> = {
   sale: `seckill sale create ID --stock N [--name TEXT] [--per-user-limit N] [--starts-at ISO]
               [--ends-at ISO] [--payment-ttl SECONDS] [--json] [--url URL] [--config FILE]
        seckill sale (start | close | show) ID [--json] [--url URL] [--config FILE]
+       seckill sale stock ID (--add N | --remove N) [--json] [--url URL] [--config FILE]
     the admin API on the node at http://HOST:PORT (or --url), with SECKILL_ADMIN_TOKEN or, when
-    that is not set, the token the node generated (asked over its control socket). Exit 1 when
-    the API refuses (its error is printed), 3 when no node answers`,
+    that is not set, the token the node generated (asked over its control socket). stock adds
+    units to a sale or removes unsold ones, while it sells. Exit 1 when the API refuses (its
+    error is printed, e.g. stock_conflict with how many units could be removed), 3 when no
+    node answers`,
   config: `seckill config [--config FILE] [--json]
     the effective configuration (secrets redacted) and where each value came from: env, file
     (--config FILE, else SECKILL_CONFIG, else ./seckill.config.json), default`,
@@ -96,6 +99,8 @@ async function main(argv: string[]): Promise<number | null> {
       'starts-at': { type: 'string' },
       'ends-at': { type: 'string' },
       'payment-ttl': { type: 'string' },
+      add: { type: 'string' },
+      remove: { type: 'string' },
       url: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -146,6 +151,8 @@ async function main(argv: string[]): Promise<number | null> {
         startsAt: values['starts-at'],
         endsAt: values['ends-at'],
         paymentTtl: values['payment-ttl'],
+        add: values.add,
+        remove: values.remove,
         url: values.url,
         json: values.json,
       })

@@ -46,6 +46,7 @@ export function buildApp(ctx: AppContext): TemplatedApp {
   get('/api/v1/sales/:id', sales.get)
   post('/api/v1/sales/:id/start', sales.start)
   post('/api/v1/sales/:id/close', sales.close)
+  post('/api/v1/sales/:id/stock', sales.stock)
   post('/api/v1/sales/:id/orders', postOrderRoute(ctx))
   get('/api/v1/orders/:id', orders.get)
   post('/api/v1/orders/:id/pay', orders.pay)

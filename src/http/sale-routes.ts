@@ -2,7 +2,7 @@ import type { Config } from '../config'
 import { log } from '../log'
 import type { Desks } from '../purchase/desks'
 import { saleView } from '../sale/sale-record'
-import { createSale, setSaleState } from '../sale/sale-store'
+import { adjustStock, createSale, type StockOutcome, setSaleState } from '../sale/sale-store'
 import { mayHaveRun } from '../store/redis-failure'
 import type { ScriptedRedis } from '../store/scripts'
 import type { HttpRequest, HttpResponse } from '../uws'
@@ -18,9 +18,12 @@ import {
   writeError,
   writeJson,
 } from './respond'
-import { describeIssues, newSaleBody, SALE_ID } from './validate'
+import { describeIssues, newSaleBody, SALE_ID, stockChangeBody } from './validate'
 
-/** Sales: create, read, start, close (API.md "Sales"). Admin routes need the bearer token. */
+/**
+ * Sales: create, read, start, close, change the stock (API.md "Sales"). Admin routes need the
+ * bearer token.
+ */
 export interface SaleContext {
   readonly config: Config
   readonly redis: ScriptedRedis
@@ -116,5 +119,63 @@ export function saleRoutes(ctx: SaleContext) {
       )
     }
 
-  return { create, get, start: change('start'), close: change('close') }
+  // The stock of a live sale, raised or lowered. Like start and close, the answer waits until
+  // every worker of this node holds the new copy (a top-up then sells at once here); the other
+  // nodes follow the sale's bell, which the script rings.
+  const stock = (res: HttpResponse, req: HttpRequest): void => {
+    if (!isAdmin(req, token)) return writeError(res, 'unauthorized')
+    const id = req.getParameter(0)
+    if (!SALE_ID.test(id)) return writeError(res, 'not_found', `no sale ${id}`)
+    const tres = track(res)
+    readJson(tres, req, (body) => {
+      const parsed = stockChangeBody.safeParse(body)
+      if (!parsed.success) return laterError(tres, 'bad_request', describeIssues(parsed.error))
+      const change = parsed.data
+      whenStillWaiting(tres, () =>
+        adjustStock(ctx.redis, ctx.config.REDIS_PREFIX, id, change)
+          .then(async (r) => {
+            if (r.outcome !== 'adjusted') return refuseStock(tres, id, r)
+            await ctx.changed(id)
+            answerSale(tres, id, '200 OK')
+          })
+          .catch((err) => failed(tres, 'the stock change', err, id)),
+      )
+    })
+  }
+
+  return { create, get, start: change('start'), close: change('close'), stock }
+}
+
+/** The answer to a change of stock adjustStock-1.lua refused; nothing changed. */
+function refuseStock(
+  res: TrackedResponse,
+  id: string,
+  r: Exclude<StockOutcome, { outcome: 'adjusted' }>,
+): void {
+  switch (r.outcome) {
+    case 'too_few_unsold':
+      return laterError(
+        res,
+        'stock_conflict',
+        `sale ${id} has ${r.removable} units neither sold nor in flight: ` +
+          `at most ${r.removable} can be removed`,
+      )
+    case 'over_max':
+      return laterError(
+        res,
+        'stock_conflict',
+        `a sale holds at most 1000000000 units: at most ${r.addable} more can be added to ${id}`,
+      )
+    case 'closed':
+      return laterError(res, 'closed', `sale ${id} is closed: its stock no longer changes`)
+    case 'restoring':
+      // Like every route, the API takes a sale whose restore is unfinished for none.
+      return laterError(
+        res,
+        'not_found',
+        `no sale ${id}: it is being restored (seckill restore has not finished)`,
+      )
+    case 'not_found':
+      return laterError(res, 'not_found', `no sale ${id}`)
+  }
 }

@@ -32,6 +32,20 @@ export const newSaleBody = z
     path: ['endsAt'],
   })
 
+const stockUnits = z.number().int().min(1).max(1e9)
+
+/** POST /api/v1/sales/:id/stock: exactly one of `add` and `remove`, a whole number 1..10^9. */
+export const stockChangeBody = z
+  .strictObject({ add: stockUnits.optional(), remove: stockUnits.optional() })
+  .refine((b) => (b.add === undefined) !== (b.remove === undefined), {
+    message: 'give exactly one of add and remove',
+  })
+  .transform((b) =>
+    b.add !== undefined
+      ? { action: 'add' as const, units: b.add }
+      : { action: 'remove' as const, units: b.remove as number },
+  )
+
 export const newOrderBody = z.strictObject({
   userId: z.string().refine(isIdentifier, identifierRule('userId')),
   quantity: z.number().int().min(1).max(1e9).default(1),

@@ -37,7 +37,11 @@ export class SaleDesk {
   soldOut: boolean
   quota = 0
   inflight = 0
-  /** the highest `returned` counter seen: only a rise clears the sold-out flag */
+  /**
+   * the highest `returned` counter seen: only a rise clears the sold-out flag. It rises whenever
+   * units come on sale after the start: a cancelled or expired order, a recount, a top-up of the
+   * stock (adjustStock-1.lua), so it also orders copies and grants read around a top-up.
+   */
   private returnedSeen: number
   private needSent = false
   /** when the unanswered quota request went out; one lost on the way is retried after NEED_RETRY_MS */
@@ -160,8 +164,10 @@ export class SaleDesk {
       // A copy read before units came back (a lower `returned` than seen) is stale: it must not
       // set a sold-out that no later return would clear.
       if (!this.soldOut && record.returned >= this.returnedSeen) this.markSoldOut(false)
-    } else if (this.soldOut && record.returned > this.returnedSeen) {
-      // Stock came back (cancel, expiry): sell again. A stale copy never clears the flag.
+    } else if (record.returned > this.returnedSeen) {
+      // Units came on sale (a cancel, an expiry, a top-up): sell again, and ask for quota now
+      // rather than on the retry tick, also when the last grant was empty. A stale copy (no
+      // rise) never clears the flag.
       this.soldOut = false
       this.starved = false
     }

@@ -14,7 +14,10 @@ export interface SaleRecord {
   readonly paymentTtlSeconds: number
   readonly started: boolean
   readonly closed: boolean
-  /** units that came back on sale (cancelled, expired orders): a counter that only rises */
+  /**
+   * units that came (back) on sale after creation: cancelled and expired orders, a recount, stock
+   * added mid-sale. A counter that only rises, so a copy or grant with a lower one is older.
+   */
   readonly returned: number
   /** epoch ms on Redis's clock when the sale was created (kept in PostgreSQL's sales table) */
   readonly createdAt: number

@@ -1,11 +1,19 @@
 import type Redis from 'ioredis'
 import { saleKeys, salesIndexKey } from '../store/keys'
+import {
+  type AdjustStockResult,
+  callAdjustStock,
+  type StockChange,
+} from '../store/lua/adjust-stock'
 import { callCreateSale, type SaleDefinitionArgs } from '../store/lua/create-sale'
 import { callSetSaleState } from '../store/lua/set-sale-state'
 import type { ScriptedRedis } from '../store/scripts'
 import { parseSaleHash, type SaleRecord } from './sale-record'
 
-/** Sale rows in Redis: create, read, start, close. One Redis round trip each (plus TIME). */
+/**
+ * Sale rows in Redis: create, read, start, close, change the stock. One Redis round trip each
+ * (plus TIME).
+ */
 
 /** A sale to create: its id and its definition. */
 export interface NewSale extends SaleDefinitionArgs {
@@ -71,4 +79,20 @@ export async function setSaleState(
   const outcome = await callSetSaleState(redis, prefix, id, action)
   if (outcome === 'bad_request') throw new Error(`setSaleState-1.lua refused action ${action}`)
   return outcome
+}
+
+export type StockOutcome = Exclude<AdjustStockResult, { readonly outcome: 'bad_request' }>
+
+/** Add units to a sale's stock or remove unsold ones, atomically with its purchases. */
+export async function adjustStock(
+  redis: ScriptedRedis,
+  prefix: string,
+  id: string,
+  change: StockChange,
+): Promise<StockOutcome> {
+  const r = await callAdjustStock(redis, prefix, id, change)
+  if (r.outcome === 'bad_request') {
+    throw new Error(`adjustStock-1.lua refused argument ${r.field} after validation passed`)
+  }
+  return r
 }

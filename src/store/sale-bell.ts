@@ -4,11 +4,12 @@ import { bellPattern, saleIdOfBell } from './keys'
 /**
  * A node's ear on its sales: the scripts that change a sale or append to its order stream
  * publish on the sale's bell channel in the same atomic call (reserve-6.lua, settleOrder-5.lua,
- * expireOrders-5.lua, createSale-1.lua, setSaleState-1.lua) on whichever node ran them, and this
- * one subscriber tells the primary's parts which sale rang, and whether urgently (`isUrgent`): the order writer reads the sale's stream, the sale watch
- * re-reads the sale, the expiry sweep looks at its deadlines again, the reconciliation audits it
- * again on its next pass. A node with nothing going on
- * then costs nothing: no stream and no sale is polled at speed.
+ * expireOrders-5.lua, createSale-1.lua, setSaleState-1.lua, adjustStock-1.lua) on whichever
+ * node ran them, and this one subscriber tells the primary's parts which sale rang, and whether
+ * urgently (`isUrgent`): the order writer reads the sale's stream, the sale watch re-reads the
+ * sale, the expiry sweep looks at its deadlines again, the reconciliation audits it again on its
+ * next pass. A node with nothing going on then costs nothing: no stream and no sale is polled at
+ * speed.
  *
  * Pub/sub delivers at most once: a message published while this connection is down is lost. So
  * after every (re)connection, once the subscription is back in place, every listener is told to

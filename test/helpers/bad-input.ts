@@ -14,6 +14,7 @@ export interface Target {
 export async function checkBadInput(t: Test, srv: Target): Promise<void> {
   const order = (body: unknown, headers?: Record<string, string>) =>
     srv.http.request('POST', '/api/v1/sales/calm/orders', body, headers)
+  const stock = (body: unknown) => srv.admin('POST', '/api/v1/sales/calm/stock', body)
 
   const cases: [string, Promise<Reply>, number, string][] = [
     ['malformed JSON', order('{"userId": "a",'), 400, 'bad_request'],
@@ -108,6 +109,29 @@ export async function checkBadInput(t: Test, srv: Target): Promise<void> {
       'sale_exists',
     ],
     ['start an unknown sale', srv.admin('POST', '/api/v1/sales/nope/start'), 404, 'not_found'],
+    [
+      'stock without token',
+      srv.http.request('POST', '/api/v1/sales/calm/stock', { add: 1 }),
+      401,
+      'unauthorized',
+    ],
+    ['stock with neither add nor remove', stock({}), 400, 'bad_request'],
+    ['stock with both add and remove', stock({ add: 1, remove: 1 }), 400, 'bad_request'],
+    ['stock add 0', stock({ add: 0 }), 400, 'bad_request'],
+    ['stock remove -1', stock({ remove: -1 }), 400, 'bad_request'],
+    ['stock add 1.5', stock({ add: 1.5 }), 400, 'bad_request'],
+    ['stock add a string', stock({ add: '5' }), 400, 'bad_request'],
+    ['stock add null', stock({ add: null }), 400, 'bad_request'],
+    ['stock add over 10^9', stock({ add: 1_000_000_001 }), 400, 'bad_request'],
+    ['stock with an unknown field', stock({ add: 1, note: 'x' }), 400, 'bad_request'],
+    ['stock with malformed JSON', stock('{"add": 1'), 400, 'bad_request'],
+    ['stock with no body', stock(''), 400, 'bad_request'],
+    [
+      'stock of an unknown sale',
+      srv.admin('POST', '/api/v1/sales/nope/stock', { add: 1 }),
+      404,
+      'not_found',
+    ],
   ]
   for (const [what, reply, status, code] of cases) {
     const r = await reply

@@ -24,6 +24,7 @@ export type { Teardown }
 export interface LooseScripts {
   createSale(sale: string, ...argv: (string | number)[]): Promise<[number, string?]>
   setSaleState(sale: string, ...argv: string[]): Promise<number>
+  adjustStock(sale: string, ...argv: string[]): Promise<number[] | [number, string]>
   reserve(...keysAndArgv: (string | number)[]): Promise<ReserveRawReply[]>
   settleOrder(...keysAndArgv: (string | number)[]): Promise<(string | number)[]>
   expireOrders(...keysAndArgv: (string | number)[]): Promise<number[]>

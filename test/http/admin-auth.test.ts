@@ -10,6 +10,7 @@ t.test('admin routes refuse every caller without the token, and change nothing',
     ['POST', '/api/v1/sales', { id: 'other', name: 'x', stock: 1 }],
     ['POST', '/api/v1/sales/guarded/start', undefined],
     ['POST', '/api/v1/sales/guarded/close', undefined],
+    ['POST', '/api/v1/sales/guarded/stock', { add: 5 }],
   ]
   const callers: [string, Record<string, string>][] = [
     ['no header', {}],
@@ -30,6 +31,7 @@ t.test('admin routes refuse every caller without the token, and change nothing',
   t.equal(await w.redis.exists(`${w.prefix}{other}:sale`), 0, 'no sale created')
   const view = await w.http.request('GET', '/api/v1/sales/guarded')
   t.equal(view.json.state, 'scheduled', 'the sale was neither started nor closed')
+  t.equal(view.json.stock, 5, 'and its stock did not change')
 })
 
 t.test('the scheme is case-insensitive, and a started sale reaches the worker', async (t) => {

@@ -12,6 +12,7 @@ t.test(
 
     const st = await w.state('calm')
     t.equal(st.sold, 0, 'nothing sold')
+    t.equal(st.stock, 10, 'the stock did not change')
     t.equal(st.orders, 0, 'no order made')
     t.same(st.users, {}, 'no user charged')
     t.equal(await w.redis.exists(`${w.prefix}{x}:sale`), 0, 'no sale created by a refused request')

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { ADJUST_STOCK } from '../../src/store/lua/adjust-stock'
 import { CREATE_SALE } from '../../src/store/lua/create-sale'
 import { EXPIRE_ORDERS } from '../../src/store/lua/expire-orders'
 import { PRUNE_ORDERS } from '../../src/store/lua/prune-orders'
@@ -17,6 +18,7 @@ import { luaScripts } from '../../src/store/scripts'
  * production as an unknown code. No Redis: the headers are read from native-lua/.
  */
 const GATEWAYS = [
+  ADJUST_STOCK,
   CREATE_SALE,
   EXPIRE_ORDERS,
   PRUNE_ORDERS,

@@ -57,8 +57,21 @@ t.test('start, close and show name the sale in the path, escaped', async (t) => 
   t.same(saleRequest(args({ action: 'show', id: 'x' })), { method: 'GET', path: '/api/v1/sales/x' })
 })
 
+t.test('stock sends exactly one of add and remove, as a number, to the stock route', async (t) => {
+  t.same(saleRequest(args({ action: 'stock', id: 'phone', add: '100' })), {
+    method: 'POST',
+    path: '/api/v1/sales/phone/stock',
+    body: { add: 100 },
+  })
+  t.same(saleRequest(args({ action: 'stock', id: 'a b', remove: '5' })), {
+    method: 'POST',
+    path: '/api/v1/sales/a%20b/stock',
+    body: { remove: 5 },
+  })
+})
+
 t.test('bad usage is refused before anything is sent', async (t) => {
-  t.throws(() => saleRequest(args({})), /takes one of create, start, close, show/)
+  t.throws(() => saleRequest(args({})), /takes one of create, start, close, stock, show/)
   try {
     saleRequest(args({}))
   } catch (err) {
@@ -72,4 +85,16 @@ t.test('bad usage is refused before anything is sent', async (t) => {
     () => saleRequest(args({ action: 'create', id: 'x', stock: '5', perUserLimit: '1.5' })),
     /--per-user-limit/,
   )
+  const stock = (o: Partial<SaleArgs>) => () =>
+    saleRequest(args({ action: 'stock', id: 'x', ...o }))
+  t.throws(stock({}), /needs one of --add N and --remove N/, 'stock without a change')
+  t.throws(stock({ add: '1', remove: '1' }), /needs one of --add N and --remove N/, 'both')
+  t.throws(stock({ add: 'ten' }), /--add takes a whole number, not "ten"/)
+  t.throws(stock({ remove: '-3' }), /--remove takes a whole number/)
+  t.throws(() => saleRequest(args({ action: 'stock', add: '1' })), /needs a sale id/)
+  try {
+    stock({})()
+  } catch (err) {
+    t.ok(err instanceof UsageError, 'a usage error: exit 2')
+  }
 })

@@ -691,3 +691,66 @@ t.test('the retry tick is wanted only while buyers wait or a quota request is ou
   t.equal(closed.busy, 0, 'a closed sale never wants the tick')
   t.same(closed.needs, [], 'nor asks for quota')
 })
+
+t.test(
+  'a top-up (stock and returned rise) clears sold out; a sold-out read before it is ignored',
+  async (t) => {
+    const h = harness({ stock: 10, sold: 9 })
+    h.desk.grant(1, false, 0)
+    const a = attempt('a1')
+    h.desk.admit(a)
+    const asked = h.needs.length
+    t.ok(asked > 0, 'low on quota after a buyer came, the desk has a request out')
+    h.desk.onReply(a, won(a, 0))
+    t.equal(h.desk.soldOut, true, 'the last unit sold')
+
+    // adjustStock-1.lua added 100 units: stock 110, returned raised by as much
+    h.desk.update({ ...OPEN, stock: 110, sold: 10, returned: 100 })
+    t.equal(h.desk.soldOut, false, 'on sale again')
+    t.equal(h.desk.refusal(T0), null)
+
+    // the answer to the request out, read by the lessor before the top-up, and an old copy
+    h.desk.grant(0, true, 0)
+    t.equal(h.desk.soldOut, false, 'a sold-out grant older than the top-up is ignored')
+    h.desk.update({ ...OPEN, stock: 10, sold: 10, returned: 0 })
+    t.equal(h.desk.soldOut, false, 'so is a sold-out copy older than the top-up')
+
+    // a buyer waits for quota and gets it on the retry tick
+    h.desk.admit(attempt('b1'))
+    t.equal(h.desk.parkedCount, 1)
+    h.desk.retryNeed()
+    t.strictSame(h.needs.slice(asked), [['s', 0, 0, 1]], 'the tick asks for the waiting buyer')
+    h.desk.grant(5, false, 100)
+    t.strictSame(h.enqueued, ['a1', 'b1'], 'and the buyer is sent to Redis with the new quota')
+  },
+)
+
+t.test(
+  'a remove down to what is sold marks the desk sold out; a later top-up clears it',
+  async (t) => {
+    const h = harness({ stock: 10, sold: 4, returned: 2 })
+    h.desk.grant(6, false, 2)
+    t.equal(h.desk.soldOut, false)
+    // adjustStock-1.lua removed the 6 unsold units: returned does not move
+    h.desk.update({ ...OPEN, stock: 4, sold: 4, returned: 2 })
+    t.equal(h.desk.soldOut, true, 'a copy as new as what was seen marks it')
+    t.equal(h.desk.quota, 0, 'and drops the quota it held')
+    h.desk.update({ ...OPEN, stock: 7, sold: 4, returned: 5 })
+    t.equal(h.desk.soldOut, false, '3 units added: on sale again')
+  },
+)
+
+t.test(
+  'buyers parked after an empty grant get quota asked for at once when units come on sale',
+  async (t) => {
+    const h = harness({ stock: 10, sold: 0 })
+    h.desk.grant(0, false, 0)
+    h.desk.admit(attempt('p1'))
+    const asked = h.needs.length
+    t.equal(h.desk.parkedCount, 1, 'the buyer waits: every unit is held elsewhere')
+    h.desk.update({ ...OPEN, stock: 20, sold: 10, returned: 10 })
+    t.strictSame(h.needs.slice(asked), [['s', 0, 0, 1]], 'the top-up asks without the tick')
+    h.desk.grant(3, false, 10)
+    t.strictSame(h.enqueued, ['p1'], 'and the parked buyer goes on')
+  },
+)
