@@ -161,6 +161,34 @@ t.test(
       sold.every((n) => n > 0),
       `every node sold part of the stock (${sold.join(', ')} orders answered)`,
     )
+
+    // The sold-out sale gets 100 more units on node 2 while buyers keep asking on every node.
+    const more = new Set<string>()
+    let asking = true
+    let next = 0
+    const buyers = Array.from({ length: 30 }, async () => {
+      while (asking) {
+        const r = await buy(f.front, 'fleet', `v${next++}`)
+        if (r.status === 201) more.add(r.orderId)
+      }
+    })
+    await new Promise((r) => setTimeout(r, 200))
+    const topUp = await f.nodes[2]!.admin('POST', '/api/v1/sales/fleet/stock', { add: 100 })
+    t.equal(topUp.status, 200, 'the top-up is accepted')
+    t.equal(topUp.json?.stock, 3100, 'and answers the new stock')
+    await waitFor('the 100 new units sold', async () => more.size >= 100, 20_000)
+    await new Promise((r) => setTimeout(r, 300))
+    asking = false
+    await Promise.all(buyers)
+    t.equal(more.size, 100, 'exactly 100 more buyers were told they have an order')
+    await waitFor('every order in PostgreSQL', async () => (await pgCount(f.pg, 'fleet')) >= 3100)
+    const after = await pgOrders(f.pg, 'fleet')
+    t.equal(after.rows, 3100, 'PostgreSQL holds exactly 100 more orders: no oversell')
+    t.ok(
+      [...more].every((id) => after.ids.has(id)),
+      'each of them',
+    )
+    t.equal(Number(await a!.redis.hget(saleKeys(f.prefix, 'fleet').sale, 'sold')), 3100)
   },
 )
 
@@ -304,7 +332,8 @@ t.test(
       const id = `p${i}`
       await a.sale(id, { stock: 10 }, false)
       await change(id, 'start', undefined, 'open', 10)
-      await change(id, 'close', undefined, 'closed', 10)
+      await change(id, 'stock', { add: 5 }, 'open', 15)
+      await change(id, 'close', undefined, 'closed', 15)
     }
     t.ok(
       delays.every((d) => d >= 0 && d < 1000),
