@@ -7,6 +7,7 @@ import { Pool } from 'undici'
 import { startNginxOver, workerViews } from '../../bench/harness/fleet'
 import { saleKeys, WRITER_GROUP } from '../../src/store/keys'
 import { pool } from '../helpers/http'
+import { ownRedis } from '../helpers/own-redis'
 import { freshSchema, type TestPg, waitFor } from '../helpers/pg'
 import { CLI, freePort, type Server, startServer, type Teardown } from '../helpers/server'
 import { missing } from '../helpers/tools'
@@ -389,3 +390,68 @@ async function forwarded(node: Server): Promise<number> {
     n += Number(m[1])
   return n
 }
+
+t.test(
+  'a node whose bell was cut off while a sale started elsewhere reads it as soon as it is back',
+  async (t) => {
+    // A Redis of the test's own: it is told to refuse new connections for a while.
+    const own = await ownRedis(t)
+    const runDir = mkdtempSync(join(tmpdir(), 'seckill-fleet-'))
+    t.teardown(() => rmSync(runDir, { recursive: true, force: true }))
+    const pg = freshSchema(t)
+    const prefix = 'bellcut:'
+    const f = { prefix, pg, runDir }
+    const a = await startServer(t, {
+      ...f,
+      port: await freePort(),
+      redisUrl: own.url,
+      workers: 1,
+      env: { RUN_DIR: runDir },
+    })
+    const b = await startServer(t, {
+      ...f,
+      port: await freePort(),
+      redisUrl: own.url,
+      workers: 1,
+      env: { RUN_DIR: runDir },
+    })
+    await a.sale('late', { stock: 10 }, false)
+    await waitFor('node 1 has the sale', async () => {
+      const [w] = await workerViews(runDir, b.port, 'late')
+      return w?.view?.state === 'not_started'
+    })
+
+    // Node 1's bell goes, and cannot come back (no new connection is accepted) while node 0
+    // starts the sale: the start's message reaches no one on node 1.
+    const clients = String(await own.client.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+    const bell = [...clients.matchAll(/^id=(\d+) .* name=seckill-bell-(\d+) /gm)].find(
+      ([, , pid]) => Number(pid) === b.proc.pid,
+    )
+    t.ok(bell, "node 1's bell has its named connection")
+    const connected = Number(/connected_clients:(\d+)/.exec(await own.client.info('clients'))?.[1])
+    await own.client.config('SET', 'maxclients', String(connected - 1))
+    await own.client.client('KILL', 'ID', bell![1]!)
+    const started = await a.admin('POST', '/api/v1/sales/late/start')
+    t.equal(started.status, 200, 'node 0 starts the sale')
+    await new Promise((r) => setTimeout(r, 500))
+    const [stale] = await workerViews(runDir, b.port, 'late')
+    t.equal(stale?.view?.state, 'not_started', 'node 1 did not hear of it')
+
+    await own.client.config('SET', 'maxclients', '10000')
+    const back = Date.now()
+    await waitFor(
+      'node 1 sells the sale',
+      async () => {
+        const [w] = await workerViews(runDir, b.port, 'late')
+        return w?.view?.state === 'open'
+      },
+      5000,
+    )
+    t.ok(
+      Date.now() - back < 3000,
+      'its bell reconnected and it re-read every sale (not after SALE_RESYNC_MS, 30 s)',
+    )
+    const r = await b.http.request('POST', '/api/v1/sales/late/orders', { userId: 'u1' })
+    t.equal(r.status, 201, 'node 1 sells')
+  },
+)
