@@ -2,7 +2,6 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
-import type Redis from 'ioredis'
 import type { Pool } from 'pg'
 import { migrate } from '../src/db/migrations'
 import { createPool, inTransaction } from '../src/db/pg'
@@ -201,7 +200,7 @@ async function steps(st: Stores, stream: StreamSide, pool: Pool): Promise<void> 
 
 async function main(): Promise<void> {
   const st = stores(args.redis!, args.database!)
-  const redis: Redis = createRedis(args.redis!, APP, 10_000)
+  const redis = createRedis({ REDIS_URL: args.redis!, REDIS_CLUSTER: 'off' }, APP, 10_000)
   await redis.connect()
   const pool = createPool({ url: args.database!, schema: st.schema, max: 4, name: APP })
   console.log(`writer parts: ${availableParallelism()} cores, backlog ${BACKLOG}, batch ${BATCH}`)

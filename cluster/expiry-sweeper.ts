@@ -1,5 +1,5 @@
-import type Redis from 'ioredis'
 import { callExpireOrders, nextDeadlines } from '../src/store/lua/expire-orders'
+import type { RedisClient } from '../src/store/redis-client'
 import type { BellListener } from '../src/store/sale-bell'
 import type { ScriptedRedis } from '../src/store/scripts'
 import { ordersExpired, unitsReturned } from './primary-metrics'
@@ -84,7 +84,7 @@ export class ExpirySweep implements BellListener {
 }
 
 /** Expire everything due in one sale; the units returned. */
-async function sweepSale(redis: Redis, prefix: string, saleId: string): Promise<number> {
+async function sweepSale(redis: RedisClient, prefix: string, saleId: string): Promise<number> {
   let units = 0
   for (;;) {
     const r = await callExpireOrders(redis, prefix, saleId, PER_CALL)

@@ -57,7 +57,8 @@ export async function startLocalServices(node: NodeConfig): Promise<LocalService
   const c = node.config
   const none = passThrough(node)
   if (c.LOCAL_SERVICES === 'off') return none
-  const redisGiven = node.origin('REDIS_URL') !== 'default'
+  // A Redis Cluster is never started here: REDIS_CLUSTER=on says the operator runs one.
+  const redisGiven = node.origin('REDIS_URL') !== 'default' || c.REDIS_CLUSTER === 'on'
   const pgGiven = node.origin('DATABASE_URL') !== 'default' || PG_VARIABLES.some((v) => node.env[v])
   if (redisGiven && pgGiven) return none
 

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type Redis from 'ioredis'
 import type { Pool } from 'pg'
 import type { Config } from '../src/config'
 import type { NodeStatus, SaleStatus } from '../src/control/protocol'
 import { runFiles } from '../src/control/run-files'
 import { saleView } from '../src/sale/sale-record'
 import { redactUrl } from '../src/store/redis'
+import type { RedisClient } from '../src/store/redis-client'
 import { writerBacklog, writerLag } from './primary-metrics'
 import type { SaleWatch } from './sale-watch'
 import type { WorkerHub } from './worker-hub'
@@ -16,7 +16,7 @@ export interface StatusParts {
   readonly config: Config
   readonly configFile: string | null
   readonly startedAt: number
-  readonly redis: Redis
+  readonly redis: RedisClient
   readonly pg: Pool
   readonly hub: WorkerHub
   readonly watch: SaleWatch

@@ -25,7 +25,7 @@ export interface NodeStores {
 }
 
 export async function openStores(config: Config): Promise<NodeStores> {
-  const redis = await connectRedis(config.REDIS_URL, 'seckill-primary', config.REDIS_TIMEOUT_MS)
+  const redis = await connectRedis(config, 'seckill-primary', config.REDIS_TIMEOUT_MS)
   await checkRedisPolicy(redis)
   await checkDurability(redis, config)
   const pg = createPool(pgOptionsOf(config, 'seckill-primary', 2))

@@ -1,5 +1,5 @@
-import type Redis from 'ioredis'
 import { saleKeys } from '../src/store/keys'
+import type { RedisClient } from '../src/store/redis-client'
 
 /**
  * Hands out stock quota to the workers of this node (the "local stock" of the 12306 article).
@@ -38,7 +38,7 @@ export class QuotaLessor {
   private readonly chains = new Map<string, Promise<unknown>>()
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly chunk: number,
     private readonly liveWorkers: () => number,

@@ -1,6 +1,6 @@
-import type Redis from 'ioredis'
 import type { SaleRecord } from '../src/sale/sale-record'
 import { listSaleIds, readSale, readSales } from '../src/sale/sale-store'
+import type { RedisClient } from '../src/store/redis-client'
 import { redisOffsetMs } from '../src/store/redis-time'
 import type { BellListener } from '../src/store/sale-bell'
 
@@ -40,7 +40,7 @@ export class SaleWatch implements BellListener {
   clockOffsetMs = 0
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly o: SaleWatchOptions,
   ) {}

@@ -91,7 +91,7 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   })
   // One subscriber for the node: the scripts publish on a sale's channel when they change the
   // sale or append to its order stream, and each part looks at that sale then, not by polling.
-  const bell = new SaleBell(config.REDIS_URL, prefix, `seckill-bell-${process.pid}`)
+  const bell = new SaleBell(config, prefix, `seckill-bell-${process.pid}`)
   bell.listen(writer)
   bell.listen(watch)
   bell.listen(sweep)

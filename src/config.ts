@@ -19,10 +19,15 @@ const schema = z.object({
   PORT: int('PORT', 3005, 1, 65535),
   HOST: z.string().min(1).default('0.0.0.0'),
   WORKERS: int('WORKERS', availableParallelism(), 1, 256),
+  // With REDIS_CLUSTER=on, one or more seed nodes of the cluster, comma-separated (checked in
+  // redisProblems: the rule depends on REDIS_CLUSTER).
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'REDIS_URL must look like redis://host:port[/db]')
     .default('redis://127.0.0.1:6379'),
+  // on: REDIS_URL names a Redis Cluster (src/store/redis.ts). Every key of a sale carries its
+  // {saleId} hash tag, so each script and MULTI runs on one shard, unchanged.
+  REDIS_CLUSTER: z.enum(['on', 'off'], { error: 'REDIS_CLUSTER must be on or off' }).default('off'),
   // Every key this server writes starts with this; lets tests and several deployments share a Redis.
   REDIS_PREFIX: z
     .string()
@@ -240,11 +245,57 @@ function buyerIdentityProblems(c: z.infer<typeof schema>): string[] {
   return []
 }
 
+function redisUrlOf(u: string): URL | null {
+  if (!/^rediss?:\/\//.test(u)) return null
+  try {
+    return new URL(u)
+  } catch {
+    return null
+  }
+}
+
+/**
+ * What is wrong with REDIS_URL given REDIS_CLUSTER, as `describe` lines: several seeds only name
+ * a cluster, and a cluster has only database 0 (a /db in the URL would be silently ignored).
+ */
+function redisProblems(c: Pick<Config, 'REDIS_URL' | 'REDIS_CLUSTER'>): string[] {
+  const urls = c.REDIS_URL.split(',').map((u) => u.trim())
+  if (c.REDIS_CLUSTER === 'off') {
+    return urls.length > 1
+      ? [
+          '  REDIS_URL: REDIS_URL names several nodes (comma-separated), which only a Redis ' +
+            'Cluster has: set REDIS_CLUSTER=on, or give one redis://host:port[/db]',
+        ]
+      : []
+  }
+  const problems: string[] = []
+  for (const u of urls) {
+    const url = redisUrlOf(u)
+    if (url === null || url.hostname === '') {
+      problems.push(
+        `  REDIS_URL: with REDIS_CLUSTER=on, REDIS_URL must be redis://host:port seed nodes, ` +
+          `comma-separated; "${u}" is not one`,
+      )
+    } else if (url.pathname !== '' && url.pathname !== '/' && url.pathname !== '/0') {
+      problems.push(
+        `  REDIS_URL: a Redis Cluster has only database 0; remove ${url.pathname} from the seed URL`,
+      )
+    }
+  }
+  return problems
+}
+
 /** The variables a command-line tool needs to reach the stores (no admin token, no port). */
 export type StoreConfig = Readonly<
   Pick<
     Config,
-    'REDIS_URL' | 'REDIS_PREFIX' | 'REDIS_TIMEOUT_MS' | 'DATABASE_URL' | 'PG_SCHEMA' | 'LOG_LEVEL'
+    | 'REDIS_URL'
+    | 'REDIS_CLUSTER'
+    | 'REDIS_PREFIX'
+    | 'REDIS_TIMEOUT_MS'
+    | 'DATABASE_URL'
+    | 'PG_SCHEMA'
+    | 'LOG_LEVEL'
   >
 >
 
@@ -252,6 +303,7 @@ export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env): StoreConf
   const result = schema
     .pick({
       REDIS_URL: true,
+      REDIS_CLUSTER: true,
       REDIS_PREFIX: true,
       REDIS_TIMEOUT_MS: true,
       DATABASE_URL: true,
@@ -260,6 +312,8 @@ export function loadStoreConfig(env: NodeJS.ProcessEnv = process.env): StoreConf
     })
     .safeParse(env)
   if (!result.success) throw new ConfigError(describe(result.error))
+  const problems = redisProblems(result.data)
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`)
   return Object.freeze(result.data)
 }
 
@@ -293,7 +347,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = schema.safeParse(env)
   if (!result.success) throw new ConfigError(describe(result.error))
   const c = result.data
-  const problems = buyerIdentityProblems(c)
+  const problems = [...redisProblems(c), ...buyerIdentityProblems(c)]
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`)
   }

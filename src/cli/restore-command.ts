@@ -114,7 +114,7 @@ export async function restoreCommand(
     throw new Error('--chunk must be an integer 1..1000 (orders per Redis call)')
   }
   await checkPg(pg, config.DATABASE_URL)
-  const redis = await connectRedis(config.REDIS_URL, 'seckill-cli', config.REDIS_TIMEOUT_MS)
+  const redis = await connectRedis(config, 'seckill-cli', config.REDIS_TIMEOUT_MS)
   try {
     // An evicting Redis would lose restored counters again; a script that does not load fails
     // here, before anything is written.

@@ -1,4 +1,3 @@
-import type Redis from 'ioredis'
 import type { Pool } from 'pg'
 import type { StoreConfig } from '../config'
 import { migrate } from '../db/migrations'
@@ -8,6 +7,7 @@ import { RESTORE_CHUNK } from '../sale/restore-sale'
 import { saleIdsInPg } from '../sale/sale-sql'
 import { listSaleIds } from '../sale/sale-store'
 import { connectRedis } from '../store/redis'
+import type { RedisClient } from '../store/redis-client'
 import { restoreCommand } from './restore-command'
 
 /** The commands that work on the stores themselves, no node needed: migrate, reconcile, restore. */
@@ -32,7 +32,7 @@ function summary(r: DriftReport): string {
  * Every sale Redis or PostgreSQL knows: a Redis that lost its data has lost its index of sales
  * too, and those are exactly the sales to report.
  */
-async function everySale(redis: Redis, pg: Pool, prefix: string): Promise<string[]> {
+async function everySale(redis: RedisClient, pg: Pool, prefix: string): Promise<string[]> {
   const ids = new Set(await listSaleIds(redis, prefix))
   try {
     for (const id of await saleIdsInPg(pg)) ids.add(id)
@@ -49,7 +49,7 @@ export async function reconcileCommand(
   repair: boolean,
   json: boolean,
 ) {
-  const redis = await connectRedis(config.REDIS_URL, 'seckill-cli', config.REDIS_TIMEOUT_MS)
+  const redis = await connectRedis(config, 'seckill-cli', config.REDIS_TIMEOUT_MS)
   const pg = openPg(config)
   try {
     await checkPg(pg, config.DATABASE_URL)

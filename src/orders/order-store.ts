@@ -1,7 +1,7 @@
-import type Redis from 'ioredis'
 import type { Pool } from 'pg'
 import { saleKeys } from '../store/keys'
 import { callSettleOrder } from '../store/lua/settle-order'
+import type { RedisClient } from '../store/redis-client'
 import type { ScriptedRedis } from '../store/scripts'
 import { isFinal, type OrderRecord, orderFromHash } from './order-record'
 import { findOrder } from './order-sql'
@@ -14,7 +14,7 @@ import { findOrder } from './order-sql'
  */
 export async function lookupOrder(
   pg: Pool,
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
   orderId: string,

@@ -1,5 +1,6 @@
 import type { Config } from '../config'
 import { listSaleIds, readSales } from '../sale/sale-store'
+import { redisTargetOf } from '../store/redis'
 import type { ScriptedRedis } from '../store/scripts'
 import type { Attempt, Settle } from './attempt'
 import { Batcher } from './batcher'
@@ -58,7 +59,7 @@ export async function createPipeline(config: Config, deps: PipelineDeps): Promis
   const reserver: Reserver = await createReserver({
     mode: config.RESERVE_MODE,
     threads: config.PISCINA_THREADS,
-    redisUrl: config.REDIS_URL,
+    redis: redisTargetOf(config),
     redisTimeoutMs: config.REDIS_TIMEOUT_MS,
     prefix: config.REDIS_PREFIX,
   })

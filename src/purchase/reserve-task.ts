@@ -1,5 +1,5 @@
 import { workerData } from 'piscina'
-import { createRedis } from '../store/redis'
+import { createRedis, type RedisTarget } from '../store/redis'
 import { type ReserveBatch, type ReserveOutcome, reserveBatch } from './reserve-batch'
 
 /**
@@ -7,13 +7,13 @@ import { type ReserveBatch, type ReserveOutcome, reserveBatch } from './reserve-
  * coarse task per batch of attempts.
  */
 interface TaskData {
-  readonly redisUrl: string
+  readonly redis: RedisTarget
   readonly redisTimeoutMs: number
   readonly prefix: string
 }
 
 const data = workerData as TaskData
-const redis = createRedis(data.redisUrl, `seckill-reserve-${process.pid}`, data.redisTimeoutMs)
+const redis = createRedis(data.redis, `seckill-reserve-${process.pid}`, data.redisTimeoutMs)
 const connected = redis.connect().then(
   () => true,
   () => false,

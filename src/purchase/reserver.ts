@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import Piscina from 'piscina'
-import { connectRedis } from '../store/redis'
+import { connectRedis, type RedisTarget, redactUrl } from '../store/redis'
 import { type ReserveBatch, type ReserveOutcome, reserveBatch } from './reserve-batch'
 
 /**
@@ -17,7 +17,8 @@ export interface Reserver {
 export interface ReserverOptions {
   readonly mode: 'piscina' | 'inline'
   readonly threads: number
-  readonly redisUrl: string
+  /** REDIS_URL and REDIS_CLUSTER: every thread makes its own client from them */
+  readonly redis: RedisTarget
   /** ioredis's own bound; the batcher answers buyers far sooner (PURCHASE_TIMEOUT_MS) */
   readonly redisTimeoutMs: number
   readonly prefix: string
@@ -25,7 +26,7 @@ export interface ReserverOptions {
 
 export async function createReserver(o: ReserverOptions): Promise<Reserver> {
   if (o.mode === 'inline') {
-    const redis = await connectRedis(o.redisUrl, `seckill-reserve-${process.pid}`, o.redisTimeoutMs)
+    const redis = await connectRedis(o.redis, `seckill-reserve-${process.pid}`, o.redisTimeoutMs)
     return {
       run: (batch) => reserveBatch(redis, o.prefix, batch),
       close: async () => {
@@ -42,7 +43,7 @@ export async function createReserver(o: ReserverOptions): Promise<Reserver> {
     // Not 'sync' (the default): a thread frozen in Atomics.wait between tasks never runs
     // ioredis's reconnect timer (see src/orders/writer/writer-loop.ts).
     atomics: 'async',
-    workerData: { redisUrl: o.redisUrl, redisTimeoutMs: o.redisTimeoutMs, prefix: o.prefix },
+    workerData: { redis: o.redis, redisTimeoutMs: o.redisTimeoutMs, prefix: o.prefix },
   })
   // Every thread must have its Redis connection before the worker takes traffic.
   const warm = await Promise.all(
@@ -50,7 +51,7 @@ export async function createReserver(o: ReserverOptions): Promise<Reserver> {
   )
   if (warm.some((ok) => !ok)) {
     await pool.destroy()
-    throw new Error(`a reserve thread cannot reach Redis at ${o.redisUrl}`)
+    throw new Error(`a reserve thread cannot reach Redis at ${redactUrl(o.redis.REDIS_URL)}`)
   }
   return {
     run: (batch) => pool.run(batch, { name: 'reserve' }) as Promise<ReserveOutcome>,

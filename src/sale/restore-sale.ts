@@ -189,7 +189,8 @@ function refusal(saleId: string, r: Exclude<RestoreSaleResult, { outcome: 'done'
       return (
         `Redis holds orders, users, idempotency keys or deadlines of sale ${saleId} but no sale ` +
         'hash: counting on top of them could oversell. Look at them ' +
-        `(redis-cli --scan --pattern '*{${saleId}}:*'), delete them, and restore again`
+        `(redis-cli --scan --pattern '*{${saleId}}:*'; on a Redis Cluster against the master ` +
+        `of the sale's slot, redis-cli CLUSTER KEYSLOT '{${saleId}}'), delete them, and restore again`
       )
     case 'bad_request':
       return `restoreSale-6.lua refused the argument ${r.field}`

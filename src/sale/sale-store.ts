@@ -1,4 +1,3 @@
-import type Redis from 'ioredis'
 import { saleKeys, salesIndexKey } from '../store/keys'
 import {
   type AdjustStockResult,
@@ -7,6 +6,7 @@ import {
 } from '../store/lua/adjust-stock'
 import { callCreateSale, type SaleDefinitionArgs } from '../store/lua/create-sale'
 import { callSetSaleState } from '../store/lua/set-sale-state'
+import type { RedisClient } from '../store/redis-client'
 import type { ScriptedRedis } from '../store/scripts'
 import { parseSaleHash, type SaleRecord } from './sale-record'
 
@@ -38,33 +38,33 @@ export async function createSale(
 }
 
 export async function readSale(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   id: string,
 ): Promise<SaleRecord | null> {
   return parseSaleHash(id, await redis.hgetall(saleKeys(prefix, id).sale))
 }
 
-/** Read many sales in one pipeline; missing ones are left out. */
+/**
+ * Read many sales in one round trip (every HGETALL written before a reply is awaited: a pipeline
+ * object would be confined to one slot on a Redis Cluster, and each sale has its own); missing
+ * ones are left out.
+ */
 export async function readSales(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   ids: readonly string[],
 ): Promise<SaleRecord[]> {
-  if (ids.length === 0) return []
-  const pipe = redis.pipeline()
-  for (const id of ids) pipe.hgetall(saleKeys(prefix, id).sale)
-  const replies = (await pipe.exec()) ?? []
+  const hashes = await Promise.all(ids.map((id) => redis.hgetall(saleKeys(prefix, id).sale)))
   const out: SaleRecord[] = []
-  replies.forEach(([err, h], i) => {
-    if (err) throw err
-    const rec = parseSaleHash(ids[i]!, h as Record<string, string>)
+  hashes.forEach((h, i) => {
+    const rec = parseSaleHash(ids[i]!, h)
     if (rec) out.push(rec)
   })
   return out
 }
 
-export async function listSaleIds(redis: Redis, prefix: string): Promise<string[]> {
+export async function listSaleIds(redis: RedisClient, prefix: string): Promise<string[]> {
   return redis.smembers(salesIndexKey(prefix))
 }
 

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from './redis-client'
 
 /**
  * The lowest score of one sorted set per sale (null when it is empty), all in one round trip: the
@@ -7,7 +7,7 @@ import type Redis from 'ioredis'
  * throws: the caller's pass fails and its next tick asks again.
  */
 export async function earliestScores(
-  redis: Redis,
+  redis: RedisClient,
   saleIds: readonly string[],
   keyOf: (saleId: string) => string,
 ): Promise<Map<string, number | null>> {

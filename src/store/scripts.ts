@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import type Redis from 'ioredis'
+import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis-client'
 
 /**
  * The loader of native-lua/: every script registered on a client with ioredis `defineCommand`
@@ -64,16 +65,19 @@ declare const scripted: unique symbol
  * A client with the scripts of native-lua/ defined on it. The commands themselves are not part
  * of its type: only the gateways in lua/ call them, each with its keys in its script's order.
  */
-export type ScriptedRedis = Redis & { readonly [scripted]: true }
+export type ScriptedRedis = RedisClient & { readonly [scripted]: true }
 
-export function defineScripts(client: Redis): ScriptedRedis {
+export function defineScripts(client: RedisClient): ScriptedRedis {
   for (const s of luaScripts()) {
     client.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua })
   }
   return client as unknown as ScriptedRedis
 }
 
-/** SCRIPT LOAD every script once, so a syntax error stops the start, not a buyer. */
+/**
+ * SCRIPT LOAD every script once on one server, so a syntax error stops the start, not a buyer
+ * (on a cluster the caller loads them on every master: each has its own script cache).
+ */
 export async function preloadScripts(client: Redis): Promise<void> {
   for (const s of luaScripts()) {
     try {

@@ -42,7 +42,7 @@ export async function startWorker(
 ): Promise<WorkerHandle> {
   configureLog(config)
   const name = `seckill-worker-${process.pid}`
-  const redis = await connectRedis(config.REDIS_URL, name, config.REDIS_TIMEOUT_MS)
+  const redis = await connectRedis(config, name, config.REDIS_TIMEOUT_MS)
   // Order lookups only: connects on first use, so the purchase path never waits for PostgreSQL.
   const pg = createPool(pgOptionsOf(config, name, config.PG_POOL_MAX))
   const primary = new PrimaryLink(channel, config.REDIS_TIMEOUT_MS)

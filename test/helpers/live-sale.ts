@@ -1,7 +1,7 @@
 import { Agent, request } from 'node:http'
-import type Redis from 'ioredis'
 import type { Pool } from 'pg'
 import { saleKeys } from '../../src/store/keys'
+import type { RedisClient } from '../../src/store/redis-client'
 import { waitFor } from './pg'
 
 /**
@@ -161,7 +161,7 @@ export interface Deployment {
   readonly port: number
   readonly prefix: string
   /** a client on the deployment's Redis */
-  readonly redis: Redis
+  readonly redis: RedisClient
   /** a pool on the deployment's PostgreSQL schema */
   readonly pg: Pool
 }

@@ -1,9 +1,9 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from '../../src/store/redis-client'
 
 export { type OwnRedis, ownRedis } from '../../bench/harness/own-redis'
 
-/** INFO commandstats as {command: calls}. */
-export async function commandCalls(client: Redis): Promise<Record<string, number>> {
+/** INFO commandstats of one server (a test's own) as {command: calls}. */
+export async function commandCalls(client: RedisClient): Promise<Record<string, number>> {
   const info = await client.info('commandstats')
   const calls: Record<string, number> = {}
   for (const line of info.split('\n')) {

@@ -1,19 +1,29 @@
-import Redis from 'ioredis'
-import { freshPrefix, keysUnder, REDIS_URL } from '../../bench/harness/store-fixture'
+import { Cluster, Redis } from 'ioredis'
+import {
+  clusterReady,
+  freshPrefix,
+  harnessRedis,
+  keysUnder,
+  REDIS_URL,
+} from '../../bench/harness/store-fixture'
 import type { Teardown } from '../../bench/harness/teardown'
 import { type SaleKeys, saleKeys } from '../../src/store/keys'
+import type { RedisClient } from '../../src/store/redis-client'
 import { defineScripts } from '../../src/store/scripts'
+import { keySlot } from './key-slot'
 
 /**
  * Integration-test access to the real Redis. The server is shared with other processes, so a test
  * never flushes it: every test writes under its own random prefix and deletes exactly those keys
- * (the harness's store fixture, bench/harness/, shared with the benchmarks).
+ * (the harness's store fixture, bench/harness/, shared with the benchmarks). With REDIS_CLUSTER=on
+ * REDIS_URL names a Redis Cluster, and every client here is a cluster's.
  */
 export {
   deleteUnder,
   freshPrefix,
   keysUnder,
   REDIS_URL,
+  redisTarget,
 } from '../../bench/harness/store-fixture'
 export type { Teardown }
 
@@ -36,19 +46,23 @@ export interface LooseScripts {
 /** One attempt's reply from reserve-6.lua as it comes off the wire. */
 export type ReserveRawReply = [number, number, string?, number?, number?, number?]
 
-export type TestRedis = Redis & LooseScripts
+export type TestRedis = RedisClient & LooseScripts
 
 /** One client per test file, with the scripts of native-lua/ defined; closed at teardown. */
 export function openRedis(t: Teardown): TestRedis {
   // Commands queue only until the first connect; no retries, so a Redis that is down or drops
   // the connection fails the test at once instead of re-sending (and hiding) a command.
-  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
+  const client = harnessRedis(REDIS_URL, { maxRetriesPerRequest: 0 })
   t.teardown(() => client.quit())
   return defineScripts(client) as unknown as TestRedis
 }
 
 /** A prefix and the keys of sale `s1` under it. */
-export function freshSale(t: Teardown, redis: Redis, saleId = 's1'): SaleKeys & { prefix: string } {
+export function freshSale(
+  t: Teardown,
+  redis: RedisClient,
+  saleId = 's1',
+): SaleKeys & { prefix: string } {
   const prefix = freshPrefix(t, redis)
   return { prefix, ...saleKeys(prefix, saleId) }
 }
@@ -86,7 +100,7 @@ export const DEFAULT_SALE: Readonly<SaleHash> = Object.freeze({
 
 /** HSET the sale hash directly (not through createSale-1.lua: the state before is the input). */
 export async function seedSale(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   fields: Partial<SaleHash>,
 ): Promise<SaleHash> {
@@ -111,7 +125,7 @@ export interface SaleSnapshot {
 }
 
 export async function snapshot(
-  redis: Redis,
+  redis: RedisClient,
   k: SaleKeys & { prefix: string },
 ): Promise<SaleSnapshot> {
   const [sale, users, idem, orders, zset, streamLength, last, keys] = await Promise.all([
@@ -138,10 +152,11 @@ export interface BellRecorder {
 /**
  * Subscribe to `channel` on a connection of its own; `take` first PINGs that connection, so
  * every message Redis queued for it before the PING (a script's PUBLISH that has returned) has
- * arrived.
+ * arrived. On a cluster the connection is to the master of the channel's slot, the sale's: the
+ * script publishes there, and another node would get the message later, over the cluster bus.
  */
 export async function recordBell(t: Teardown, channel: string): Promise<BellRecorder> {
-  const sub = new Redis(REDIS_URL, { maxRetriesPerRequest: 0 })
+  const sub = await subscriberFor(channel)
   t.teardown(() => sub.quit())
   const got: string[] = []
   sub.on('message', (ch: string, message: string) => {
@@ -153,5 +168,23 @@ export async function recordBell(t: Teardown, channel: string): Promise<BellReco
       await sub.ping()
       return got.splice(0)
     },
+  }
+}
+
+async function subscriberFor(channel: string): Promise<Redis> {
+  const probe = harnessRedis(REDIS_URL, { maxRetriesPerRequest: 0 })
+  if (!(probe instanceof Cluster)) return probe
+  try {
+    await clusterReady(probe)
+    const owner = probe.slots[keySlot(channel)]?.[0]
+    if (owner === undefined) throw new Error(`no master holds the slot of ${channel}`)
+    const at = owner.lastIndexOf(':')
+    return new Redis({
+      host: owner.slice(0, at),
+      port: Number(owner.slice(at + 1)),
+      maxRetriesPerRequest: 0,
+    })
+  } finally {
+    probe.disconnect()
   }
 }

@@ -1,6 +1,6 @@
-import type Redis from 'ioredis'
 import { ADMIN_TOKEN } from '../../bench/harness/servers'
 import { saleKeys } from '../../src/store/keys'
+import type { RedisClient } from '../../src/store/redis-client'
 import type { Client, Reply } from './http'
 
 /**
@@ -24,7 +24,7 @@ export interface SaleState {
   readonly users: Record<string, string>
 }
 
-export function saleApi(http: Client, redis: Redis, prefix: string): SaleApi {
+export function saleApi(http: Client, redis: RedisClient, prefix: string): SaleApi {
   const admin = (method: string, path: string, body?: unknown) =>
     http.request(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}` })
   return {

@@ -1,11 +1,17 @@
 import type { ChildProcess } from 'node:child_process'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import Redis from 'ioredis'
 import { ADMIN_TOKEN, startSeckill } from '../../bench/harness/servers'
 import { childPids, freePort, launchNode, ROOT, untilExit } from '../../bench/harness/spawn'
-import { deleteUnder, newPrefix, REDIS_URL } from '../../bench/harness/store-fixture'
+import {
+  deleteUnder,
+  harnessRedis,
+  newPrefix,
+  REDIS_URL,
+  redisTarget,
+} from '../../bench/harness/store-fixture'
 import type { Teardown } from '../../bench/harness/teardown'
+import type { RedisClient } from '../../src/store/redis-client'
 import { type Client, client } from './http'
 import { DATABASE_URL, freshSchema, type TestPg } from './pg'
 import { type SaleApi, saleApi } from './sale-api'
@@ -23,7 +29,7 @@ export interface Server extends SaleApi {
   readonly proc: ChildProcess
   readonly http: Client
   /** a plain client on the server's Redis, for checking state */
-  readonly redis: Redis
+  readonly redis: RedisClient
   /** the server's PostgreSQL schema (its own, dropped at teardown) and a pool on it */
   readonly pg: TestPg
   /** everything the server printed so far */
@@ -51,7 +57,7 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
   const prefix = opts.prefix ?? newPrefix()
   const pg = opts.pg ?? freshSchema(t)
   const http = client(port, 128)
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 })
+  const redis = harnessRedis(redisUrl, { maxRetriesPerRequest: 1 })
   // Registered before the node starts, so it runs after the node has stopped (last in, first
   // out): nothing writes under the prefix any more when its keys go. A reused prefix goes too.
   t.teardown(async () => {
@@ -59,7 +65,7 @@ export async function startServer(t: Teardown, opts: StartOptions = {}): Promise
     await deleteUnder(redis, prefix).catch(() => {})
     redis.disconnect()
   })
-  const env = { REDIS_URL: redisUrl, REDIS_PREFIX: prefix, DATABASE_URL, PG_SCHEMA: pg.schema }
+  const env = { ...redisTarget(redisUrl), REDIS_PREFIX: prefix, DATABASE_URL, PG_SCHEMA: pg.schema }
   const node = await startSeckill(t, {
     port,
     workers: opts.workers ?? 2,
@@ -115,7 +121,7 @@ export function runCli(d: CliTarget, ...args: string[]): { code: number | null; 
   const r = spawnSync(process.execPath, [CLI, ...args], {
     env: {
       ...process.env,
-      REDIS_URL: d.redisUrl,
+      ...redisTarget(d.redisUrl),
       REDIS_PREFIX: d.prefix,
       DATABASE_URL,
       PG_SCHEMA: d.schema,

@@ -6,6 +6,7 @@ import { ReconcileJob } from '../../cluster/reconcile-job'
 import { migrate } from '../../src/db/migrations'
 import { saleKeys } from '../../src/store/keys'
 import { RESERVE } from '../../src/store/lua/reserve'
+import type { RedisClient } from '../../src/store/redis-client'
 import { defineScripts, type ScriptedRedis } from '../../src/store/scripts'
 import { commandCalls, ownRedis } from '../helpers/own-redis'
 import { freshSchema } from '../helpers/pg'
@@ -39,7 +40,7 @@ async function reserve(redis: TestRedis, prefix: string, saleId: string, orderId
 }
 
 /** Script runs: EVALSHA, or EVAL for a script's first run on this Redis (after NOSCRIPT). */
-async function scriptCalls(redis: Redis): Promise<number> {
+async function scriptCalls(redis: RedisClient): Promise<number> {
   const calls = await commandCalls(redis)
   return (calls.evalsha ?? 0) + (calls.eval ?? 0)
 }

@@ -9,7 +9,7 @@ import { RESERVE } from '../../src/store/lua/reserve'
 import { SaleBell } from '../../src/store/sale-bell'
 import { commandCalls, ownRedis } from '../helpers/own-redis'
 import { DATABASE_URL, freshSchema, ordersOf, waitFor } from '../helpers/pg'
-import { freshPrefix, openRedis, REDIS_URL, seedSale } from '../helpers/redis'
+import { freshPrefix, openRedis, REDIS_URL, redisTarget, seedSale } from '../helpers/redis'
 
 /**
  * The writer loop and the sale watch, in this process, with no primary and no workers: the watch
@@ -66,7 +66,7 @@ function loopOn(
       claimIdleMs: 30_000,
       now: () => Date.now(),
       task: {
-        redisUrl,
+        redis: redisTarget(redisUrl),
         redisTimeoutMs: 2000,
         pg: { url: DATABASE_URL, schema, max: 2, name: 'writer-loop-test' },
         writer: { prefix, batch: 100, claimIdleMs: 30_000, maxDeliveries: 5, crashAt: null },
@@ -126,7 +126,7 @@ async function belledLoop(t: Test, name: string) {
   const { seen, metrics } = counting()
   const loop = loopOn(prefix, schema, metrics, 3_600_000)
   let resyncs = 0
-  const bell = new SaleBell(REDIS_URL, prefix, name)
+  const bell = new SaleBell(redisTarget(), prefix, name)
   bell.listen(loop)
   bell.listen({ ring: () => {}, resync: () => void resyncs++ })
   bell.start()

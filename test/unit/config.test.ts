@@ -21,6 +21,7 @@ t.test('with only the admin token set, every variable takes its documented defau
     HOST: '0.0.0.0',
     WORKERS: availableParallelism(),
     REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_CLUSTER: 'off',
     REDIS_PREFIX: 'sk:',
     SECKILL_ADMIN_TOKEN: TOKEN,
     DEFAULT_SALE: '',
@@ -145,6 +146,7 @@ t.test('a value outside its range or not an integer names its range', async (t) 
     ],
     ['LOG_FORMAT', 'loud', 'LOG_FORMAT must be auto, json or pretty'],
     ['LOCAL_SERVICES', 'yes', 'LOCAL_SERVICES must be auto or off'],
+    ['REDIS_CLUSTER', 'yes', 'REDIS_CLUSTER must be on or off'],
     ['LOCAL_PROBE_PG_PORT', '0', 'LOCAL_PROBE_PG_PORT must be an integer in 1..65535'],
   ]
   for (const [name, value, message] of cases) {
@@ -152,6 +154,46 @@ t.test('a value outside its range or not an integer names its range', async (t) 
       configError({ SECKILL_ADMIN_TOKEN: TOKEN, [name]: value }).message,
       `invalid configuration:\n  ${name}: ${message}`,
       `${name}=${value}`,
+    )
+  }
+})
+
+t.test('REDIS_CLUSTER=on takes one or more comma-separated seed nodes in REDIS_URL', async (t) => {
+  const one = loadConfig({
+    SECKILL_ADMIN_TOKEN: TOKEN,
+    REDIS_CLUSTER: 'on',
+    REDIS_URL: 'redis://10.0.0.1:7000',
+  })
+  t.equal(one.REDIS_CLUSTER, 'on')
+  const seeds = 'redis://:pw@10.0.0.1:7000, redis://:pw@10.0.0.2:7000/0'
+  t.equal(
+    loadConfig({ SECKILL_ADMIN_TOKEN: TOKEN, REDIS_CLUSTER: 'on', REDIS_URL: seeds }).REDIS_URL,
+    seeds,
+  )
+})
+
+t.test('a REDIS_URL that does not fit REDIS_CLUSTER is refused, naming REDIS_URL', async (t) => {
+  const cases: [Record<string, string>, string][] = [
+    [
+      { REDIS_URL: 'redis://a:7000,redis://b:7000' },
+      'REDIS_URL names several nodes (comma-separated), which only a Redis Cluster has: set ' +
+        'REDIS_CLUSTER=on, or give one redis://host:port[/db]',
+    ],
+    [
+      { REDIS_CLUSTER: 'on', REDIS_URL: 'redis://a:7000,b:7000' },
+      'with REDIS_CLUSTER=on, REDIS_URL must be redis://host:port seed nodes, comma-separated; ' +
+        '"b:7000" is not one',
+    ],
+    [
+      { REDIS_CLUSTER: 'on', REDIS_URL: 'redis://a:7000/2' },
+      'a Redis Cluster has only database 0; remove /2 from the seed URL',
+    ],
+  ]
+  for (const [env, message] of cases) {
+    t.equal(
+      configError({ SECKILL_ADMIN_TOKEN: TOKEN, ...env }).message,
+      `invalid configuration:\n  REDIS_URL: ${message}`,
+      JSON.stringify(env),
     )
   }
 })

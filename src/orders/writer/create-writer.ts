@@ -1,5 +1,6 @@
 import type { Config } from '../../config'
 import { pgOptionsOf } from '../../db/pg'
+import { redisTargetOf } from '../../store/redis'
 import { WriterLoop, type WriterMetrics } from './writer-loop'
 
 /**
@@ -21,7 +22,7 @@ export function createOrderWriter(
       claimIdleMs: config.WRITER_CLAIM_IDLE_MS,
       now,
       task: {
-        redisUrl: config.REDIS_URL,
+        redis: redisTargetOf(config),
         redisTimeoutMs: config.REDIS_TIMEOUT_MS,
         // Each thread opens its own pool of PG_POOL_MAX connections.
         pg: pgOptionsOf(config, 'seckill-writer', config.PG_POOL_MAX),

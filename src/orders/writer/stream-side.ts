@@ -1,5 +1,5 @@
-import type Redis from 'ioredis'
 import { type SaleKeys, saleKeys, WRITER_GROUP } from '../../store/keys'
+import type { RedisClient } from '../../store/redis-client'
 import type { DeadLetterNote, ReadFrom } from './write-job'
 
 /**
@@ -37,7 +37,7 @@ export class StreamSide {
   private readonly groups = new Set<string>()
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly o: StreamOptions,
   ) {}
 

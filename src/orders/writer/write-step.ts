@@ -1,5 +1,5 @@
-import type Redis from 'ioredis'
 import type { Pool } from 'pg'
+import type { RedisClient } from '../../store/redis-client'
 import { type OrderRecord, orderFromEntry } from '../order-record'
 import { PgSide, type TableWrite } from './pg-side'
 import { ReadAhead } from './read-ahead'
@@ -90,7 +90,7 @@ export class OrderWriter {
   ) {}
 
   /** A writer on these clients (one Redis client and one pool per thread: writer-task.ts). */
-  static open(redis: Redis, pg: Pool, o: WriterOptions): OrderWriter {
+  static open(redis: RedisClient, pg: Pool, o: WriterOptions): OrderWriter {
     const table = new PgSide(pg, o.crashAt)
     return new OrderWriter(
       new StreamSide(redis, o),

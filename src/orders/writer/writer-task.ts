@@ -1,6 +1,6 @@
 import { workerData } from 'piscina'
 import { createPool, type PgOptions } from '../../db/pg'
-import { createRedis } from '../../store/redis'
+import { createRedis, type RedisTarget } from '../../store/redis'
 import type { WriteJob, WriteResult, WriterOptions } from './write-job'
 import { OrderWriter } from './write-step'
 
@@ -9,14 +9,14 @@ import { OrderWriter } from './write-step'
  * thread, created at module top level; one coarse task per batch of stream entries.
  */
 export interface WriterTaskData {
-  readonly redisUrl: string
+  readonly redis: RedisTarget
   readonly redisTimeoutMs: number
   readonly pg: PgOptions
   readonly writer: WriterOptions
 }
 
 const data = workerData as WriterTaskData
-const redis = createRedis(data.redisUrl, `seckill-writer-${process.pid}`, data.redisTimeoutMs)
+const redis = createRedis(data.redis, `seckill-writer-${process.pid}`, data.redisTimeoutMs)
 const connected = redis.connect().catch(() => {})
 const writer = OrderWriter.open(redis, createPool(data.pg), data.writer)
 

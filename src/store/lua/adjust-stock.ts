@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from '../redis-client'
 import { nameOf, runOnSale, saleScript } from './script-call'
 
 /** The gateway of native-lua/adjustStock-1.lua: raise a sale's stock, or take unsold units away. */
@@ -35,7 +35,7 @@ export type AdjustStockResult =
   | { readonly outcome: 'bad_request'; readonly field: string }
 
 export async function callAdjustStock(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
   change: StockChange,

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from '../redis-client'
 import { nameOf, runOnSale, saleScript } from './script-call'
 
 /** The gateway of native-lua/createSale-1.lua: create a sale unless one with its id exists. */
@@ -26,7 +26,7 @@ export type CreateSaleResult =
   | { readonly outcome: 'bad_request'; readonly field: string }
 
 export async function callCreateSale(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
   s: SaleDefinitionArgs,

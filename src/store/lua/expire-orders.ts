@@ -1,6 +1,6 @@
-import type Redis from 'ioredis'
 import { earliestScores } from '../earliest-scores'
 import { saleKeys } from '../keys'
+import type { RedisClient } from '../redis-client'
 import { countsOf, runOnSale, saleScript } from './script-call'
 import { SETTLE_ORDER } from './settle-order'
 
@@ -24,7 +24,7 @@ export interface ExpireOrdersResult {
 
 /** Expire at most `most` (1..1000) overdue orders; a refused argument is a fault and throws. */
 export async function callExpireOrders(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
   most: number,
@@ -40,7 +40,7 @@ export async function callExpireOrders(
  * the expiry sweep's safety net looks at every sale this way instead of sweeping each one.
  */
 export async function nextDeadlines(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleIds: readonly string[],
 ): Promise<Map<string, number | null>> {

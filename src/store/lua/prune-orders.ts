@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from '../redis-client'
 import { countsOf, runOnSale, saleScript } from './script-call'
 
 /**
@@ -19,7 +19,7 @@ export interface PruneOrdersResult {
 
 /** Forget at most `most` (1..1000) orders final for `retentionMs`; a refusal throws (a fault). */
 export async function callPruneOrders(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
   retentionMs: number,

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from '../redis-client'
 import { nameOf, runOnSale, saleScript } from './script-call'
 
 /**
@@ -22,7 +22,7 @@ export type RecountSaleResult =
   | { readonly outcome: 'not_found' }
 
 export async function callRecountSale(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
 ): Promise<RecountSaleResult> {

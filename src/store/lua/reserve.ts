@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from '../redis-client'
 import { nameOf, type OutcomeOf, runOnSale, type ScriptArg, saleScript } from './script-call'
 
 /** The gateway of native-lua/reserve-6.lua: a batch of purchase attempts of one sale. */
@@ -62,7 +62,7 @@ export type RawReserveReply = [number, number, string?, number?, number?, number
 
 /** One answer per attempt of `argv` (encodeAttempts), in its order. */
 export async function callReserve(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
   argv: readonly ScriptArg[],

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from '../redis-client'
 import { nameOf, runOnSale, type ScriptArg, saleScript } from './script-call'
 
 /** The gateway of native-lua/restoreSale-6.lua: one chunk of a sale rebuilt from PostgreSQL. */
@@ -85,7 +85,7 @@ export function encodeRestoreChunk(c: RestoreChunk): ScriptArg[] {
 }
 
 export async function callRestoreSale(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
   chunk: RestoreChunk,

@@ -1,5 +1,5 @@
-import type Redis from 'ioredis'
 import { type SaleKeys, saleKeys } from '../keys'
+import type { RedisClient } from '../redis-client'
 
 /**
  * What every gateway in this folder shares: a script's descriptor (its file, its ioredis command,
@@ -47,7 +47,7 @@ type RawCommand = (...args: ScriptArg[]) => Promise<unknown>
 
 /** Run the ioredis command of a script with its KEYS, then its ARGV; the reply as it comes. */
 export function callScript(
-  redis: Redis,
+  redis: RedisClient,
   command: string,
   keys: readonly string[],
   argv: readonly ScriptArg[],
@@ -61,7 +61,7 @@ export function callScript(
 
 /** Run `script` on the keys of sale `saleId` (then the sale's bell channel, for one that rings). */
 export function runOnSale(
-  redis: Redis,
+  redis: RedisClient,
   script: SaleScript<ReplyCodes, readonly string[]>,
   prefix: string,
   saleId: string,

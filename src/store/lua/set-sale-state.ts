@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from '../redis-client'
 import { nameOf, type OutcomeOf, runOnSale, saleScript } from './script-call'
 
 /** The gateway of native-lua/setSaleState-1.lua: start or close a sale by hand. */
@@ -12,7 +12,7 @@ export const SET_SALE_STATE = saleScript(
 export type SetSaleStateOutcome = OutcomeOf<typeof SET_SALE_STATE>
 
 export async function callSetSaleState(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
   action: 'start' | 'close',

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisClient } from '../redis-client'
 import { nameOf, runOnSale, saleScript } from './script-call'
 
 /** The gateway of native-lua/settleOrder-5.lua: pay or cancel one order. */
@@ -30,7 +30,7 @@ export type SettleOrderResult =
   | { readonly outcome: 'bad_request' }
 
 export async function callSettleOrder(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   saleId: string,
   orderId: string,
