@@ -203,6 +203,7 @@ export async function checkAtRest(
         [saleId],
       )
     ).rows
+  let last = ''
   await waitFor(
     'PostgreSQL to hold every order Redis made, and the stream to drain',
     async () => {
@@ -211,10 +212,18 @@ export async function checkAtRest(
         d.redis.hlen(k.orders),
         rows(),
       ])
+      last = `${streamLength} entries in the stream, ${orders} orders in Redis, ${r.length} in PostgreSQL`
       return streamLength === 0 && r.length === orders
     },
     withinMs,
-  )
+  ).catch(async (err: Error) => {
+    // What was left, to tell a writer that stopped from one that was slow.
+    const groups = await d.redis.xinfo('GROUPS', k.stream).catch((e: Error) => e.message)
+    const pending = await d.redis.xpending(k.stream, 'writers').catch((e: Error) => e.message)
+    throw new Error(
+      `${err.message}: ${last}; groups ${JSON.stringify(groups)}; pending ${JSON.stringify(pending)}`,
+    )
+  })
   const inPg = new Map((await rows()).map((r) => [r.order_id, r]))
   const missing = won.filter((a) => a.orderId === null || !inPg.has(a.orderId))
   t.same(

@@ -242,7 +242,7 @@ async function saleCommands(t: Test, env: Record<string, string>) {
   t.match(wrongToken.err, /401 unauthorized/)
 
   for (const [what, args, message] of [
-    ['no action', ['sale'], /one of create, start, close, show/],
+    ['no action', ['sale'], /one of create, start, close, stock, show/],
     ['an unknown action', ['sale', 'delete', 'tv'], /not "delete"/],
     ['no id', ['sale', 'start'], /needs a sale id/],
     ['no stock', ['sale', 'create', 'x'], /needs --stock N/],
