@@ -38,6 +38,16 @@ function counting() {
   return { seen, metrics }
 }
 
+/**
+ * The loop counts a step's rows when its task returns, just after the commit made them visible
+ * in PostgreSQL: wait until the count reaches `n`, then a little longer, so that a second write
+ * of the same rows would be counted before the test compares.
+ */
+async function counted(written: () => number, n: number): Promise<void> {
+  await waitFor(`${n} rows counted as written`, async () => written() >= n)
+  await new Promise((r) => setTimeout(r, 200))
+}
+
 function entry(saleId: string): string[] {
   return orderEntry({
     orderId: `${saleId}.1`,
@@ -107,6 +117,7 @@ t.test(
           return (await ordersOf(pool, saleId)).length === 1
         })
       }
+      await counted(() => seen.written, 2)
       t.equal(seen.written, 2, 'each order written once')
       await waitFor('the backlog gauges at 0', async () => seen.backlog.get('after') === 0)
       t.equal(seen.backlog.get('before'), 0, 'both streams are drained')
@@ -158,6 +169,7 @@ t.test('a parked writer writes a new order when the purchase rings its bell', as
     )
     t.ok(Date.now() - t0 < 5000, `${id} written within seconds, not at the hourly read`)
   }
+  await counted(() => w.seen.written, 3)
   t.equal(w.seen.written, 3, 'each order written once')
 })
 
@@ -187,6 +199,7 @@ t.test(
     await waitFor('the order bought after in PostgreSQL', async () =>
       (await ordersOf(w.pool, 's1')).some((o) => o.order_id === 's1.after'),
     )
+    await counted(() => w.seen.written, 3)
     t.equal(w.seen.written, 3, 'each order written once')
   },
 )
@@ -222,6 +235,7 @@ t.test(
     // An order appended with no bell (a bell lost while the subscriber was away).
     await own.client.xadd(saleKeys(prefix, 's7').stream, '*', ...entry('s7'))
     await waitFor('the order in PostgreSQL', async () => (await ordersOf(pool, 's7')).length === 1)
+    await counted(() => seen.written, 1)
     t.equal(seen.written, 1, 'written once, by the safety net')
   },
 )
