@@ -57,37 +57,43 @@ t.test(
   },
 )
 
-t.test('a double click, or three submits in one turn, makes one order per purchase', { skip: noBrowser }, async (t) => {
-  const srv = await startServer(t, { workers: 1 })
-  const browser = await openBrowser(t)
-  await srv.sale('brB', { stock: 10, perUserLimit: 10, name: 'Many' })
-  const page = await (await browser.newContext({ locale: 'en-US' })).newPage()
-  await page.goto(`http://127.0.0.1:${srv.port}/sales/brB`)
-  await page.getByLabel('Your id').fill('carol')
-  await page.locator('#buy:enabled').waitFor()
-  const answer = page.getByRole('status')
-  await page.locator('#buy').dblclick()
-  await answer.filter({ hasText: /^Reserved/ }).waitFor()
-  // Then a new purchase, sent three times in one turn of the page's loop (no click can be faster).
-  await page.evaluate(`{
+t.test(
+  'a double click, or three submits in one turn, makes one order per purchase',
+  { skip: noBrowser },
+  async (t) => {
+    const srv = await startServer(t, { workers: 1 })
+    const browser = await openBrowser(t)
+    await srv.sale('brB', { stock: 10, perUserLimit: 10, name: 'Many' })
+    const page = await (await browser.newContext({ locale: 'en-US' })).newPage()
+    await page.goto(`http://127.0.0.1:${srv.port}/sales/brB`)
+    await page.getByLabel('Your id').fill('carol')
+    await page.locator('#buy:enabled').waitFor()
+    const answer = page.getByRole('status')
+    await page.locator('#buy').dblclick()
+    await answer.filter({ hasText: /^Reserved/ }).waitFor()
+    // Then a new purchase, sent three times in one turn of the page's loop (no click can be faster).
+    await page.evaluate(`{
     const form = document.getElementById('buy-form')
     form.requestSubmit(); form.requestSubmit(); document.getElementById('buy').click()
   }`)
-  await page.locator('#buy:enabled').waitFor()
-  await waitFor('the orders in PostgreSQL', async () => {
-    const r = await srv.pg.pool.query(`SELECT count(*)::int AS n FROM orders WHERE sale_id = 'brB'`)
-    return r.rows[0].n >= 2
-  })
-  // Redis holds an order before anyone answers it: anything more sent would be there by now.
-  const state = await srv.state('brB')
-  t.equal(state.orders, 2, 'Redis holds two orders: one per purchase, none per click')
-  t.equal(state.sold, 2)
-  const rows = await srv.pg.pool.query(
-    `SELECT user_id, count(DISTINCT idempotency_key)::int AS keys FROM orders WHERE sale_id = 'brB' GROUP BY 1`,
-  )
-  t.same(
-    rows.rows,
-    [{ user_id: 'carol', keys: 2 }],
-    'PostgreSQL holds two orders of carol, two keys',
-  )
-})
+    await page.locator('#buy:enabled').waitFor()
+    await waitFor('the orders in PostgreSQL', async () => {
+      const r = await srv.pg.pool.query(
+        `SELECT count(*)::int AS n FROM orders WHERE sale_id = 'brB'`,
+      )
+      return r.rows[0].n >= 2
+    })
+    // Redis holds an order before anyone answers it: anything more sent would be there by now.
+    const state = await srv.state('brB')
+    t.equal(state.orders, 2, 'Redis holds two orders: one per purchase, none per click')
+    t.equal(state.sold, 2)
+    const rows = await srv.pg.pool.query(
+      `SELECT user_id, count(DISTINCT idempotency_key)::int AS keys FROM orders WHERE sale_id = 'brB' GROUP BY 1`,
+    )
+    t.same(
+      rows.rows,
+      [{ user_id: 'carol', keys: 2 }],
+      'PostgreSQL holds two orders of carol, two keys',
+    )
+  },
+)
