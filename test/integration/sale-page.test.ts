@@ -1,6 +1,7 @@
 import t from 'tap'
 import { pool } from '../helpers/http'
 import { commandCalls, ownRedis } from '../helpers/own-redis'
+import { waitFor } from '../helpers/pg'
 import { startServer } from '../helpers/server'
 
 t.test(
@@ -99,6 +100,17 @@ t.test('the state JSON says the state, what remains and the server time', async 
   const sold = await srv.http.request('GET', '/api/v1/sales/st2/state')
   t.equal(sold.json.state, 'sold_out', 'sold out once the last unit is reserved')
   t.equal(sold.json.remaining, 0)
+
+  // The worker's copy follows the sale's bell: a sale elsewhere shows within moments.
+  await srv.sale('st3', { stock: 5 })
+  for (const u of ['a', 'b'])
+    await srv.http.request('POST', '/api/v1/sales/st3/orders', { userId: u })
+  const t0 = Date.now()
+  await waitFor('remaining 3 in the state JSON', async () => {
+    const r = await srv.http.request('GET', '/api/v1/sales/st3/state')
+    return r.json.remaining === 3 && r.json.state === 'open'
+  })
+  t.ok(Date.now() - t0 < 2000, `remaining follows the sales (${Date.now() - t0} ms)`)
 
   const missing = await srv.http.request('GET', '/api/v1/sales/nope/state')
   t.equal(missing.status, 404)
