@@ -63,6 +63,10 @@
     },
   }
   const $ = (id) => document.getElementById(id)
+  // Text is rewritten only when it changed: render runs 4 times a second.
+  const put = (el, text) => {
+    if (el.textContent !== text) el.textContent = text
+  }
   const saleId = document.body.dataset.sale || ''
   const store = {
     get: (k) => {
@@ -133,30 +137,32 @@
 
   function render() {
     document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en'
-    for (const el of document.querySelectorAll('[data-l]')) el.textContent = t(el.dataset.l)
-    $('lang').textContent = lang === 'zh' ? 'English' : '中文'
+    for (const el of document.querySelectorAll('[data-l]')) put(el, t(el.dataset.l))
+    put($('lang'), lang === 'zh' ? 'English' : '中文')
     $('lang').lang = lang === 'zh' ? 'en' : 'zh'
     if (!saleId) {
-      $('status').textContent = t('missing')
+      put($('status'), t('missing'))
       return
     }
     const p = phase()
     const start = sale?.startsAt ? Date.parse(sale.startsAt) : null
-    $('status').textContent = p === 'scheduled' && start === null ? t('scheduledHand') : t(p)
-    $('clock').textContent =
+    put($('status'), p === 'scheduled' && start === null ? t('scheduledHand') : t(p))
+    put(
+      $('clock'),
       p === 'scheduled' && start !== null
         ? t('startsIn', span(start - now()))
         : p === 'open' && sale
           ? t('left', sale.remaining)
-          : ''
+          : '',
+    )
     $('buy-form').hidden = !sale
     const wait = retryAt - Date.now()
     $('buy').disabled = busy || p !== 'open' || wait > 0
-    $('buy').textContent = busy ? t('sending') : pending ? t('retry') : t('buy')
+    put($('buy'), busy ? t('sending') : pending ? t('retry') : t('buy'))
     $('order').hidden = !order || order.status !== 'reserved'
     $('pay').disabled = $('cancel').disabled = busy
     const a = $('answer')
-    if (!said) a.textContent = ''
+    if (!said) put(a, '')
     else {
       a.className = `answer ${said[0]}`
       const args = said.slice(2)
@@ -173,7 +179,7 @@
       if (said[1] === 'rate_limited') args[0] = Math.max(0, Math.ceil(wait / 1000))
       const text = t(said[1], ...args)
       // Only a new message is announced (aria-live), not every tick of a countdown.
-      if (a.textContent !== text) a.textContent = text
+      put(a, text)
     }
   }
 
