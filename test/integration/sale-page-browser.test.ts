@@ -97,3 +97,51 @@ t.test(
     )
   },
 )
+
+t.test(
+  'a retry after 429 or 503 reuses the purchase key and makes one order',
+  { skip: noBrowser },
+  async (t) => {
+    const srv = await startServer(t, { workers: 1 })
+    const browser = await openBrowser(t)
+    await srv.sale('brC', { stock: 10, perUserLimit: 10, name: 'Retry' })
+    const page = await (await browser.newContext({ locale: 'en-US' })).newPage()
+    // The first two attempts are answered here, as a rate limit and a lost Redis answer would be;
+    // the third reaches the node.
+    const keys: string[] = []
+    await page.route('**/api/v1/sales/brC/orders', async (route) => {
+      keys.push(route.request().headers()['idempotency-key'] ?? '')
+      if (keys.length === 1) {
+        return route.fulfill({
+          status: 429,
+          headers: { 'retry-after': '2', 'content-type': 'application/json' },
+          body: '{"error":"rate_limited","detail":"slow down"}',
+        })
+      }
+      if (keys.length === 2) {
+        return route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          body: '{"error":"outcome_unknown","detail":"no answer"}',
+        })
+      }
+      return route.continue()
+    })
+    await page.goto(`http://127.0.0.1:${srv.port}/sales/brC`)
+    await page.getByLabel('Your id').fill('dave')
+    const answer = page.getByRole('status')
+    await page.locator('#buy:enabled').click()
+    await answer.filter({ hasText: /Too many requests: retry in [12] s/ }).waitFor()
+    t.ok(await page.locator('#buy').isDisabled(), 'the button waits out Retry-After')
+    await page.getByRole('button', { name: 'Retry' }).click({ timeout: 4000 })
+    await answer.filter({ hasText: /may have an order/ }).waitFor()
+    await page.getByRole('button', { name: 'Retry' }).click()
+    await answer.filter({ hasText: /^Reserved/ }).waitFor()
+    t.equal(keys.length, 3, 'three attempts sent')
+    t.match(keys[0], /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    t.same(new Set(keys).size, 1, 'all with the same Idempotency-Key')
+    t.equal((await srv.state('brC')).orders, 1, 'one order')
+    await page.getByRole('button', { name: 'Buy' }).waitFor()
+    t.pass('after the answer the button buys anew')
+  },
+)
