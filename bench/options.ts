@@ -16,7 +16,8 @@ const NGINX_WORKERS = 1
 export const USAGE = `usage: npm run bench -- [options]
 
   --scenario LIST    comma-separated, or repeated: ${SCENARIOS.join(', ')} (default: all
-                     but nodes, which runs the storm through nginx over 1, 2 and 3 nodes)
+                     but nodes, which runs the storm through nginx over 1, 2 and 3 nodes,
+                     and page, the product page's state JSON polled)
   --quick            small and short runs (CI): 2 s instead of 10 s, storm of 20,000 for 1,000
   --tool NAME        auto (wrk when installed, else autocannon), wrk or autocannon
   --target URL       also load this server (e.g. the Go reference: http://127.0.0.1:3005)

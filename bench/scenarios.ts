@@ -2,7 +2,7 @@ import type { LoadSpec } from './load/load-spec'
 import { USER_PLACEHOLDER } from './load/load-spec'
 
 /**
- * The scenarios of the benchmark suite. Every one loads `/buy/ticket`, the route the Go reference
+ * The scenarios of the benchmark suite. Every one but `page` loads `/buy/ticket`, the route the Go reference
  * server also has, so the same requests go to the baseline, to seckill and to a `--target`.
  */
 export const SCENARIOS = [
@@ -15,14 +15,16 @@ export const SCENARIOS = [
   'ab',
   'ab-k',
   'nodes',
+  'page',
 ] as const
 export type ScenarioName = (typeof SCENARIOS)[number]
 
 /**
- * What runs when no scenario is named: all but `nodes`, which starts nginx and several nodes and
- * is run by name (`--scenario nodes`).
+ * What runs when no scenario is named: all but `nodes`, which starts nginx and several nodes, and
+ * `page`, which loads the product page's state JSON rather than a purchase; both are run by name
+ * (`--scenario nodes`, `--scenario page`).
  */
-export const DEFAULT_SCENARIOS = SCENARIOS.filter((n) => n !== 'nodes')
+export const DEFAULT_SCENARIOS = SCENARIOS.filter((n) => n !== 'nodes' && n !== 'page')
 
 /** The fleets of the `nodes` scenario: 1, 2 and 3 nodes behind nginx. */
 export const FLEET_SIZES = [1, 2, 3] as const
@@ -30,6 +32,9 @@ export const FLEET_SIZES = [1, 2, 3] as const
 export const SALE_ID = 'bench'
 const WIN_BODY = `{"code":1,"msg":"抢票成功","data":{"orderId":"${SALE_ID}.AAAAAAAAAAAAAAAA"}}`
 const REFUSED_BODY = '{"code":-1,"msg":"已售罄"}'
+/** GET /api/v1/sales/bench/state on an open sale: what the baseline answers in `page`. */
+const STATE_BODY =
+  '{"state":"open","remaining":10000,"serverTime":1764709200000,"startsAt":null,"endsAt":null}'
 
 /** What a run is asked for on the command line (already validated). */
 export interface Knobs {
@@ -179,5 +184,14 @@ export function plan(name: ScenarioName, k: Knobs): Plan {
       )
       return name === 'nodes' ? { ...p, nodes: 1 } : p
     }
+    case 'page':
+      // The product page's refresh storm: every open page polls this JSON once a second. Nothing
+      // is bought; the worker answers from memory, the baseline with the same-sized body.
+      return ticketPlan(
+        name,
+        'the product page polling its sale: GET /api/v1/sales/bench/state, keep-alive',
+        { path: `/api/v1/sales/${SALE_ID}/state`, connections, duration },
+        { baselineBody: STATE_BODY, stock: k.stock ?? 10_000, presold: 0 },
+      )
   }
 }

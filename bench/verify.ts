@@ -56,7 +56,9 @@ export async function verify(
   const sold = view.sold - plan.presold
   const { load } = plan
 
-  if (plan.presold > 0) {
+  if (plan.name === 'page') {
+    checks.push(check('nothing sold by reading the state', sold === 0, `${sold} units sold`))
+  } else if (plan.presold > 0) {
     checks.push(check('nothing sold on a sold-out sale', sold === 0, `${sold} units sold`))
   } else if (load.amount !== undefined) {
     const expect = Math.min(plan.stock, load.amount)

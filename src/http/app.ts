@@ -2,6 +2,7 @@ import { type HttpRequest, type HttpResponse, type TemplatedApp, uws } from '../
 import { asHead, framed, type Handler, headOf } from './framing'
 import { healthz, metricsRoute, readyzRoute } from './ops-routes'
 import { type OrderContext, orderRoutes } from './order-routes'
+import { pageRoutes } from './page-routes'
 import { buyTicketRoute, type PurchaseContext, postOrderRoute } from './purchase-routes'
 import { JSON_TYPE, writeError } from './respond'
 import { type SaleContext, saleRoutes } from './sale-routes'
@@ -31,6 +32,7 @@ export function buildApp(ctx: AppContext): TemplatedApp {
   const sales = saleRoutes(ctx)
   const buy = buyTicketRoute(ctx)
   const orders = orderRoutes(ctx)
+  const pages = pageRoutes(ctx)
   const app = uws.App()
   // Every route is registered behind the framing check, and every GET route answers HEAD too
   // (uWS routes a HEAD to `any`, not to `get`): API.md "HTTP framing".
@@ -44,6 +46,7 @@ export function buildApp(ctx: AppContext): TemplatedApp {
   post('/buy/ticket', buy)
   post('/api/v1/sales', sales.create)
   get('/api/v1/sales/:id', sales.get)
+  get('/api/v1/sales/:id/state', pages.state)
   post('/api/v1/sales/:id/start', sales.start)
   post('/api/v1/sales/:id/close', sales.close)
   post('/api/v1/sales/:id/stock', sales.stock)
@@ -51,6 +54,9 @@ export function buildApp(ctx: AppContext): TemplatedApp {
   get('/api/v1/orders/:id', orders.get)
   post('/api/v1/orders/:id/pay', orders.pay)
   post('/api/v1/orders/:id/cancel', orders.cancel)
+  get('/sales/:id', pages.page)
+  get('/assets/sale.js', pages.script)
+  get('/assets/sale.css', pages.style)
   get('/healthz', healthz)
   get('/readyz', readyzRoute(ctx.redis, ctx.pg))
   get('/metrics', metricsRoute(ctx.metrics))

@@ -66,7 +66,12 @@ export function notModified(ifNoneMatch: string, etag: string): boolean {
  * request header before calling: uWS requests are valid only until the handler returns.
  */
 export function writeAsset(res: HttpResponse, req: HttpRequest, a: Asset): void {
-  if (notModified(req.getHeader('if-none-match'), a.etag)) {
+  writeAssetFor(res, req.getHeader('if-none-match'), a)
+}
+
+/** writeAsset with the request's If-None-Match read earlier (an answer after async work). */
+export function writeAssetFor(res: HttpResponse, ifNoneMatch: string, a: Asset): void {
+  if (notModified(ifNoneMatch, a.etag)) {
     res
       .writeStatus('304 Not Modified')
       .writeHeader('ETag', a.etag)

@@ -48,6 +48,22 @@ t.test(
   },
 )
 
+t.test('the page scenario polls the state JSON, is timed, and runs by name only', async (t) => {
+  const p = plan('page', { ...knobs, quick: true })
+  t.equal(p.load.path, '/api/v1/sales/bench/state')
+  t.equal(p.load.duration, 2)
+  t.equal(p.presold, 0)
+  t.same(Object.keys(JSON.parse(p.baselineBody)), [
+    'state',
+    'remaining',
+    'serverTime',
+    'startsAt',
+    'endsAt',
+  ])
+  t.notOk(readOptions([]).scenarios.includes('page'), 'not in the default run')
+  t.same(readOptions(['--scenario', 'page']).scenarios, ['page'])
+})
+
 t.test('quick shrinks the timed scenarios and the storm, not the seed', async (t) => {
   const q = { ...knobs, quick: true }
   t.equal(plan('seed', q).load.amount, 10_000)
