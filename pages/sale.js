@@ -274,6 +274,10 @@
     keep(null) // answered: the next click is a new purchase
     if (r.status === 200 || r.status === 201) {
       order = r.json
+      // Our own unit is gone at once; the next poll brings everyone else's.
+      if (r.status === 201 && sale && sale.remaining > 0) {
+        sale = { ...sale, remaining: Math.max(0, sale.remaining - (order.quantity || 1)) }
+      }
       return say('ok', 'reserved', order.orderId)
     }
     if (code === 'sold_out' || code === 'closed') {
