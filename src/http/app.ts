@@ -2,6 +2,7 @@ import { type HttpRequest, type HttpResponse, type TemplatedApp, uws } from '../
 import { asHead, framed, type Handler, headOf } from './framing'
 import { healthz, metricsRoute, readyzRoute } from './ops-routes'
 import { type OrderContext, orderRoutes } from './order-routes'
+import { pageRoutes } from './page-routes'
 import { buyTicketRoute, type PurchaseContext, postOrderRoute } from './purchase-routes'
 import { JSON_TYPE, writeError } from './respond'
 import { type SaleContext, saleRoutes } from './sale-routes'
@@ -12,6 +13,8 @@ export type AppContext = PurchaseContext &
   OrderContext & {
     /** the node's metrics, aggregated over its workers by the primary */
     metrics(): Promise<string>
+    /** GET /api/v1/dashboard/events: the live dashboard's push channel (dashboard-stream.ts) */
+    dashboard: Handler
   }
 
 /**
@@ -43,6 +46,7 @@ export function buildApp(ctx: AppContext): TemplatedApp {
   get('/buy/ticket', buy, headBuyTicket)
   post('/buy/ticket', buy)
   post('/api/v1/sales', sales.create)
+  get('/api/v1/sales', sales.list)
   get('/api/v1/sales/:id', sales.get)
   post('/api/v1/sales/:id/start', sales.start)
   post('/api/v1/sales/:id/close', sales.close)
@@ -54,5 +58,13 @@ export function buildApp(ctx: AppContext): TemplatedApp {
   get('/healthz', healthz)
   get('/readyz', readyzRoute(ctx.redis, ctx.pg))
   get('/metrics', metricsRoute(ctx.metrics))
+  // A stream has no HEAD form: HEAD gets the 404 of an unknown route rather than an open stream.
+  app.get('/api/v1/dashboard/events', framed(ctx.dashboard))
+  const pages = pageRoutes()
+  get('/admin', pages.admin)
+  get('/pages/admin.js', pages.adminJs)
+  get('/dashboard', pages.dashboard)
+  get('/pages/dashboard.js', pages.dashboardJs)
+  get('/pages/common.css', pages.css)
   return app.any('/*', framed(notFound))
 }
