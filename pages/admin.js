@@ -94,7 +94,10 @@
 
   function applyLabels() {
     document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en'
-    for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n)
+    for (const el of document.querySelectorAll('[data-i18n]')) {
+      el.textContent = t(el.dataset.i18n)
+      if (el.dataset.sale) el.setAttribute('aria-label', `${el.textContent} ${el.dataset.sale}`)
+    }
     $('lang').textContent = lang === 'zh' ? 'English' : '中文'
     render()
   }
@@ -140,79 +143,76 @@
     }
   }
 
-  function cell(row, text, num) {
-    const td = document.createElement('td')
-    td.textContent = String(text)
-    if (num) td.className = 'num'
-    row.appendChild(td)
-  }
-
-  function button(label, onClick, secondary) {
+  function button(key, id, onClick, secondary) {
     const b = document.createElement('button')
     b.type = 'button'
-    b.textContent = label
+    b.dataset.i18n = key
+    b.dataset.sale = id
+    b.textContent = t(key)
+    b.setAttribute('aria-label', `${t(key)} ${id}`)
     if (secondary) b.className = 'secondary'
     b.addEventListener('click', onClick)
     return b
   }
 
+  // Rows are kept and their cells updated in place: the 2 s refresh must not take the keyboard
+  // focus away from a button, or a number the operator is typing.
   function render() {
     const body = $('sales')
-    body.replaceChildren()
+    for (const r of [...body.rows]) {
+      if (!r.dataset.sale || !sales.some((s) => s.id === r.dataset.sale)) r.remove()
+    }
     if (sales.length === 0) {
-      const row = body.insertRow()
-      const td = row.insertCell()
+      const td = body.insertRow().insertCell()
       td.colSpan = 7
       td.textContent = token() ? t('noSales') : t('noToken')
       return
     }
-    for (const s of sales) {
-      const row = body.insertRow()
-      row.dataset.sale = s.id
-      cell(row, s.id)
-      cell(row, s.name)
-      cell(row, t(s.state))
-      cell(row, s.stock, true)
-      cell(row, s.sold, true)
-      cell(row, s.remaining, true)
-      const td = row.insertCell()
-      const box = document.createElement('div')
-      box.className = 'row-actions'
-      const units = document.createElement('input')
-      units.type = 'number'
-      units.min = '1'
-      units.value = '1'
-      units.name = `units-${s.id}`
-      units.setAttribute('aria-label', `${t('units')} ${s.id}`)
-      box.append(
-        button(t('start'), () => act('POST', `/api/v1/sales/${encodeURIComponent(s.id)}/start`)),
-        button(
-          t('close'),
-          () => {
-            if (confirm(t('confirmClose').replace('{id}', s.id)))
-              act('POST', `/api/v1/sales/${encodeURIComponent(s.id)}/close`)
-          },
-          true,
-        ),
-        units,
-        button(t('add'), () =>
-          act('POST', `/api/v1/sales/${encodeURIComponent(s.id)}/stock`, {
-            add: Number(units.value),
-          }),
-        ),
-        button(
-          t('remove'),
-          () =>
-            act('POST', `/api/v1/sales/${encodeURIComponent(s.id)}/stock`, {
-              remove: Number(units.value),
-            }),
-          true,
-        ),
-      )
-      for (const b of box.querySelectorAll('button'))
-        b.setAttribute('aria-label', `${b.textContent} ${s.id}`)
-      td.appendChild(box)
-    }
+    sales.forEach((s, i) => {
+      const row = [...body.rows].find((r) => r.dataset.sale === s.id) ?? newRow(body, s.id)
+      const values = [s.id, s.name, t(s.state), s.stock, s.sold, s.remaining]
+      values.forEach((v, i) => {
+        if (row.cells[i].textContent !== String(v)) row.cells[i].textContent = String(v)
+      })
+      // Moving a row (even to where it is) would drop the focus inside it: move only when out of place.
+      if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] ?? null)
+    })
+  }
+
+  function newRow(body, id) {
+    const row = body.insertRow()
+    row.dataset.sale = id
+    for (let i = 0; i < 6; i++) row.insertCell().className = i >= 3 ? 'num' : ''
+    const path = `/api/v1/sales/${encodeURIComponent(id)}`
+    const box = document.createElement('div')
+    box.className = 'row-actions'
+    const units = document.createElement('input')
+    units.type = 'number'
+    units.min = '1'
+    units.value = '1'
+    units.name = `units-${id}`
+    units.setAttribute('aria-label', `${t('units')} ${id}`)
+    box.append(
+      button('start', id, () => act('POST', `${path}/start`)),
+      button(
+        'close',
+        id,
+        () => {
+          if (confirm(t('confirmClose').replace('{id}', id))) act('POST', `${path}/close`)
+        },
+        true,
+      ),
+      units,
+      button('add', id, () => act('POST', `${path}/stock`, { add: Number(units.value) })),
+      button(
+        'remove',
+        id,
+        () => act('POST', `${path}/stock`, { remove: Number(units.value) }),
+        true,
+      ),
+    )
+    row.insertCell().appendChild(box)
+    return row
   }
 
   async function act(method, path, body) {
