@@ -83,8 +83,12 @@ export class DashboardFeed {
   private timer: NodeJS.Timeout | null = null
   private building = false
   private last: { at: number; answers: Map<string, number>; written: number } | null = null
-  /** the latest snapshot, for a listener that arrives between two */
+  /** the latest snapshot as pushed (with the fleet), for a listener that arrives between two */
   latest: string | null = null
+  /** the latest snapshot of this node alone, for the fleet's key in Redis */
+  latestOwn: string | null = null
+  /** the other nodes' latest snapshots (cluster/dashboard-fleet.ts), pushed along with ours */
+  fleet: unknown[] = []
 
   constructor(private readonly src: FeedSources) {}
 
@@ -101,7 +105,14 @@ export class DashboardFeed {
       // Rates restart from the next listener's first snapshot, not from a stale baseline.
       this.last = null
       this.latest = null
+      this.latestOwn = null
+      this.fleet = []
     }
+  }
+
+  /** Some worker of this node has a listener. */
+  get listened(): boolean {
+    return this.listening.size > 0
   }
 
   /** Which workers listen (the hub sends them the snapshot). */
@@ -121,7 +132,8 @@ export class DashboardFeed {
     this.build()
       .then((s) => {
         if (this.timer === null) return
-        this.latest = JSON.stringify(s)
+        this.latestOwn = JSON.stringify(s)
+        this.latest = JSON.stringify({ ...s, fleet: this.fleet })
         this.src.publish(this.latest)
       })
       .catch(() => {})

@@ -23,6 +23,7 @@
       backlog: 'Writer backlog',
       drift: 'Drift',
       answers: 'Answers per second',
+      fleet: 'Every node of the fleet',
       outcome: 'Answer',
       perSecond: 'per second',
       sales: 'Sales',
@@ -62,6 +63,7 @@
       backlog: '写入积压',
       drift: '对账差异',
       answers: '每秒应答',
+      fleet: '集群所有节点',
       outcome: '应答',
       perSecond: '每秒',
       sales: '活动',
@@ -131,6 +133,20 @@
     $('lag').textContent = s.writerLagSeconds.toFixed(1)
     $('backlog').textContent = s.writerBacklog
     $('drift').textContent = Object.values(s.drift).reduce((a, b) => a + b, 0)
+    // This node first, then the others it read from Redis (cluster/dashboard-fleet.ts).
+    rows(
+      'fleet',
+      [s, ...(s.fleet ?? [])],
+      [
+        (n) => n.node,
+        (n) => new Date(n.at).toLocaleTimeString(),
+        (n) => n.requestsPerSecond,
+        (n) => n.ordersWrittenPerSecond,
+        (n) => n.writerBacklog,
+        (n) => n.writerLagSeconds,
+        (n) => n.workers.length,
+      ],
+    )
     rows('answers', Object.entries(s.answersPerSecond), [(e) => e[0], (e) => e[1]])
     rows('sales', s.sales, [
       (x) => x.id,

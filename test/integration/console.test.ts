@@ -114,3 +114,24 @@ t.test('the operator pages, the list route and the push channel on one node', as
     )
   })
 })
+
+t.test('a dashboard on one node shows every node of the fleet', async (t) => {
+  const a = await startServer(t, { workers: 1 })
+  const b = await startServer(t, { workers: 1, prefix: a.prefix, pg: a.pg })
+  const l = listenDashboard(a.port, ADMIN_TOKEN)
+  t.teardown(() => l.close())
+  t.equal(await l.answered, 200)
+  const fleetOf = (x: { snapshot: Record<string, unknown> }) =>
+    (x.snapshot.fleet as { node: string; workers: unknown[] }[]) ?? []
+  // b sees the fleet watched within a second, writes its snapshot, a reads it the next second.
+  await waitFor('a snapshot naming the other node', () =>
+    l.snapshots.some((x) => fleetOf(x).length === 1),
+  )
+  const last = l.snapshots.filter((x) => fleetOf(x).length === 1).at(-1)
+  const other = last ? fleetOf(last)[0] : undefined
+  t.not(other?.node, last?.snapshot.node, 'the other node, not this one again')
+  t.equal(other?.workers.length, 1)
+  const keys = await a.redis.zrange(`${a.prefix}dashboard:nodes`, 0, -1)
+  t.equal(keys.length, 2, 'both nodes are in the fleet set')
+  await b.stop()
+})
