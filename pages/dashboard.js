@@ -143,7 +143,7 @@
         (n) => n.requestsPerSecond,
         (n) => n.ordersWrittenPerSecond,
         (n) => n.writerBacklog,
-        (n) => n.writerLagSeconds,
+        (n) => Math.round(n.writerLagSeconds * 10) / 10,
         (n) => n.workers.length,
       ],
     )
