@@ -28,6 +28,8 @@ export class DashboardStream {
   /** each listener, with how many writes in a row it left buffered */
   private readonly listeners = new Map<HttpResponse, number>()
   private readonly token: Buffer
+  /** the worker is draining: no new stream here (the client retries, reaching another worker) */
+  private closed = false
 
   constructor(
     token: string,
@@ -43,6 +45,7 @@ export class DashboardStream {
 
   readonly route = (res: HttpResponse, req: HttpRequest): void => {
     if (!isAdmin(req, this.token)) return writeError(res, 'unauthorized')
+    if (this.closed) return writeError(res, 'unavailable', 'this worker is stopping; retry')
     res.onAborted(() => this.drop(res))
     res
       .writeStatus('200 OK')
@@ -74,9 +77,13 @@ export class DashboardStream {
     }
   }
 
-  /** End every stream (the worker is draining): clients reconnect to another worker. */
+  /**
+   * End every stream and its connection (the worker is draining): the client reconnects, on a
+   * new connection, to a worker that stays.
+   */
   close(): void {
-    for (const res of this.listeners.keys()) res.cork(() => res.end())
+    this.closed = true
+    for (const res of this.listeners.keys()) res.cork(() => res.end(undefined, true))
     if (this.listeners.size > 0) this.watch(false)
     this.listeners.clear()
   }

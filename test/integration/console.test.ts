@@ -133,5 +133,15 @@ t.test('a dashboard on one node shows every node of the fleet', async (t) => {
   t.equal(other?.workers.length, 1)
   const keys = await a.redis.zrange(`${a.prefix}dashboard:nodes`, 0, -1)
   t.equal(keys.length, 2, 'both nodes are in the fleet set')
-  await b.stop()
+
+  // A node stops promptly with a dashboard open on it: its workers end their streams.
+  const onB = listenDashboard(b.port, ADMIN_TOKEN)
+  t.teardown(() => onB.close())
+  t.equal(await onB.answered, 200)
+  const t0 = Date.now()
+  t.equal(await b.stop(), 0, 'the node with a dashboard open stopped cleanly')
+  t.ok(Date.now() - t0 < 10_000, `in ${Date.now() - t0} ms`)
+  await waitFor('the stopped node to leave the fleet', () =>
+    l.snapshots.slice(-1).some((x) => fleetOf(x).length === 0),
+  )
 })
