@@ -20,6 +20,8 @@ const FORGET_MS = 60_000
 export class DashboardFleet {
   private timer: NodeJS.Timeout | null = null
   private running = false
+  /** the last step failed: said once, not every second of a Redis outage */
+  private failing = false
   private readonly keys: ReturnType<typeof dashboardKeys>
 
   constructor(
@@ -45,7 +47,13 @@ export class DashboardFleet {
     if (this.running) return
     this.running = true
     this.once()
-      .catch((err: Error) => log.warn({ err: err.message }, 'the fleet dashboard step failed'))
+      .then(() => {
+        this.failing = false
+      })
+      .catch((err: Error) => {
+        if (!this.failing) log.warn({ err: err.message }, 'the fleet dashboard step failed')
+        this.failing = true
+      })
       .finally(() => {
         this.running = false
       })
