@@ -98,6 +98,9 @@
       el.textContent = t(el.dataset.i18n)
       if (el.dataset.sale) el.setAttribute('aria-label', `${el.textContent} ${el.dataset.sale}`)
     }
+    for (const el of document.querySelectorAll('input[name^="units-"]')) {
+      el.setAttribute('aria-label', `${t('units')} ${el.name.slice(6)}`)
+    }
     $('lang').textContent = lang === 'zh' ? 'English' : '中文'
     render()
   }
