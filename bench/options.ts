@@ -39,6 +39,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --out DIR          where the JSON and HTML reports go (default bench/results)
   --env K=V          extra environment for seckill, repeatable (e.g. RESERVE_MODE=piscina)
   --no-baseline      skip the bare uWS baseline
+  --dashboard        keep a live dashboard connected to seckill during each scenario's load
+                     (GET /api/v1/dashboard/events): run a scenario with and without it to see
+                     what an open dashboard costs, e.g. --scenario refuse [--dashboard]
 `
 
 export interface BenchOptions extends Knobs {
@@ -57,6 +60,8 @@ export interface BenchOptions extends Knobs {
   readonly database: string
   readonly out: string
   readonly baseline: boolean
+  /** a dashboard push connection held open on seckill during the load */
+  readonly dashboard: boolean
   /** extra environment for seckill */
   readonly env: Readonly<Record<string, string>>
 }
@@ -107,6 +112,7 @@ const schema = z.object({
   out: z.string().default(join(ROOT, 'bench', 'results')),
   'no-baseline': z.boolean().default(false),
   'go-reference': z.boolean().default(false),
+  dashboard: z.boolean().default(false),
   env: z
     .array(
       z.string().regex(/^[A-Z][A-Z0-9_]*=/, '--env must be NAME=value, e.g. RESERVE_MODE=piscina'),
@@ -138,6 +144,7 @@ export function readOptions(argv: string[]): BenchOptions {
       out: { type: 'string' },
       'no-baseline': { type: 'boolean' },
       'go-reference': { type: 'boolean' },
+      dashboard: { type: 'boolean' },
       env: { type: 'string', multiple: true },
     },
   })
@@ -166,6 +173,7 @@ export function readOptions(argv: string[]): BenchOptions {
     database: v.database,
     out: v.out,
     baseline: !v['no-baseline'],
+    dashboard: v.dashboard,
     env: Object.freeze(
       Object.fromEntries(
         v.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),

@@ -5,8 +5,10 @@ import { abChecks, type Check, check, type ServerRole, sanity } from './checks'
 import { runFleetScenario } from './fleet-scenario'
 import { buildGoReference, GO_REFERENCE, startGoReference } from './go-reference'
 import { openSale } from './harness/admin'
+import { type DashboardListener, listenDashboard } from './harness/dashboard-listener'
 import { inFrontOf, startNginx } from './harness/nginx'
-import { startBareUws, startSeckill } from './harness/servers'
+import { until } from './harness/poll'
+import { ADMIN_TOKEN, startBareUws, startSeckill } from './harness/servers'
 import { storeFixture } from './harness/store-fixture'
 import { type Teardown, Teardowns } from './harness/teardown'
 import { abToolsMissing, runAb } from './load/ab'
@@ -70,6 +72,31 @@ async function entry(o: BenchOptions, p: Plan, t: Teardown, origin: string): Pro
   return `http://127.0.0.1:${port}`
 }
 
+/** A dashboard connected to seckill (--dashboard), its first snapshot in hand before the load. */
+async function openDashboard(port: number): Promise<DashboardListener> {
+  const d = listenDashboard(port, ADMIN_TOKEN)
+  const status = await d.answered
+  if (status !== 200) throw new Error(`--dashboard: the push channel answered ${status}`)
+  await until(() => d.snapshots.length > 0, { timeoutMs: 5000 })
+  d.snapshots.length = 0
+  return d
+}
+
+/** The dashboard kept getting its snapshot about once a second all through the load. */
+function dashboardCheck(d: DashboardListener, ms: number): Check[] {
+  d.close()
+  const got = d.snapshots.length
+  // A second's snapshot may be skipped while the primary's metrics round is still running.
+  const expected = Math.floor(ms / 1000)
+  return [
+    check(
+      'a dashboard stayed connected, fed about once a second',
+      got >= Math.max(1, expected - 1),
+      `${got} snapshots in ${(ms / 1000).toFixed(1)} s of load`,
+    ),
+  ]
+}
+
 async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<ScenarioReport> {
   const load = generator(o, wrk, p)
   const origin = `http://127.0.0.1:${o.port}`
@@ -102,8 +129,10 @@ async function runScenario(o: BenchOptions, wrk: boolean, p: Plan): Promise<Scen
     await openSale(o.port, SALE_ID, p.stock)
     await presell(origin, p.presold)
     const via = await entry(o, p, td, origin)
+    const dashboard = o.dashboard ? await openDashboard(o.port) : null
     const startedAt = Date.now()
     results.seckill = await load({ ...p.load, origin: via, label: `${p.name} seckill` })
+    if (dashboard) record('seckill', dashboardCheck(dashboard, Date.now() - startedAt))
     record('seckill', sanity(p, results.seckill, 'seckill'))
     verification = await verify(p, results.seckill, o.port, st, startedAt)
     record('seckill', verification.checks)
@@ -243,6 +272,7 @@ async function main(): Promise<number> {
     workers: o.workers,
     env: o.env,
     target: o.goReference ? GO_REFERENCE : o.target,
+    dashboard: o.dashboard,
     scenarios,
     ok: scenarios.every((s) => s.checks.every((c) => c.ok)),
   }
@@ -254,7 +284,7 @@ async function main(): Promise<number> {
   writeFileSync(html, renderHtml(report))
 
   console.log(
-    `\nseckill benchmark: ${report.machine.cores} cores, ${o.workers} workers; load generator on the same cores\n`,
+    `\nseckill benchmark: ${report.machine.cores} cores, ${o.workers} workers; load generator on the same cores${o.dashboard ? '; a dashboard connected to seckill' : ''}\n`,
   )
   console.table(tableRows(report))
   const ab = abRows(report)

@@ -4,6 +4,7 @@ import type { NodeStatus, ReloadResult, WorkerSaleView } from '../src/control/pr
 import { configureLog, log } from '../src/log'
 import { createOrderWriter } from '../src/orders/writer/create-writer'
 import { SaleBell } from '../src/store/sale-bell'
+import { DashboardFleet } from './dashboard-fleet'
 import { ExpirySweep } from './expiry-sweeper'
 import { nodeStatus } from './node-status'
 import { openStores } from './node-stores'
@@ -110,6 +111,8 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   await watch.start()
   hub.start()
   for (const job of jobs) job.start()
+  const fleet = new DashboardFleet(redis, prefix, config.WRITER_NAME, hub.dashboard)
+  fleet.start()
   // logrotate signals the primary (kill -USR2): every worker reopens its file too.
   const reopenLogs = () => {
     for (const w of liveWorkers()) w.process.kill('SIGUSR2')
@@ -118,6 +121,7 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
 
   const close = async () => {
     process.off('SIGUSR2', reopenLogs)
+    fleet.stop()
     bell.stop()
     watch.stop()
     // No retries from now on; an upsert in flight ends before pg.end() closes its connection.

@@ -7,6 +7,7 @@ import { log } from '../src/log'
 import type { SaleView } from '../src/purchase/desks'
 import type { SaleRecord } from '../src/sale/sale-record'
 import { redactUrl } from '../src/store/redis'
+import { DashboardFeed } from './dashboard-feed'
 import { primaryRegistry, workersReplaced } from './primary-metrics'
 import type { QuotaLessor } from './quota-lessor'
 import { RateBoard } from './rate-board'
@@ -52,6 +53,8 @@ export class WorkerHub {
   private readonly rates: RateBoard
   private readonly aggregator = new AggregatorRegistry()
   private readonly board = new WorkerBoard()
+  /** the dashboard's once-a-second snapshot, built only while some worker has a listener */
+  readonly dashboard: DashboardFeed
   /** replacements run one at a time: a reload and a recycling never overlap */
   private replacing: Promise<unknown> = Promise.resolve()
   private reloadRun: Promise<ReloadResult> | null = null
@@ -85,6 +88,7 @@ export class WorkerHub {
       {
         onMessage: (w, msg) => this.onMessage(w, msg as ToPrimary),
         onExit: (w) => {
+          this.dashboard.watch(w.id, false)
           o.lessor.forget(w.id)
           this.board.forget(w.id)
         },
@@ -92,6 +96,17 @@ export class WorkerHub {
       },
       config.SHUTDOWN_TIMEOUT_MS,
     )
+    this.dashboard = new DashboardFeed({
+      node: config.WRITER_NAME,
+      metrics: () => this.nodeMetrics(),
+      sales: () => o.watch.all(),
+      workers: (now) => this.workerStatus(now),
+      publish: (json) => {
+        for (const w of this.supervisor.live()) {
+          if (this.dashboard.isListening(w.id)) this.channel(w).send({ t: 'dashboard', json })
+        }
+      },
+    })
   }
 
   start(): void {
@@ -100,6 +115,7 @@ export class WorkerHub {
 
   /** SIGTERM every worker (they drain, answer what they admitted) and wait for all to exit. */
   stop(): Promise<void> {
+    this.dashboard.stop()
     return this.supervisor.stop()
   }
 
@@ -251,6 +267,12 @@ export class WorkerHub {
         return this.rates.report(msg)
       case 'sold-out':
         watch.refresh(msg.saleId).catch(() => {})
+        return
+      case 'watch':
+        this.dashboard.watch(w.id, msg.on)
+        // A new listener sees the latest snapshot at once rather than up to a second later.
+        if (msg.on && this.dashboard.latest)
+          to.send({ t: 'dashboard', json: this.dashboard.latest })
         return
       case 'metrics':
         this.nodeMetrics().then((text) => to.send({ t: 'answer', ask: msg.ask, value: text }))

@@ -32,6 +32,8 @@ export type ToWorker =
   | { t: 'rate-over'; kind: RateKind; window: number; keys: string[] }
   /** answer with this worker's view of the sale (src/control/protocol.ts `SaleView`, or null when it has no copy) */
   | { t: 'view'; ask: number; saleId: string }
+  /** the dashboard's snapshot of the node (cluster/dashboard-feed.ts), to relay to its listeners */
+  | { t: 'dashboard'; json: string }
   | Answer
 
 /** What a worker reports about itself every second (cumulative counters; the primary diffs). */
@@ -64,6 +66,8 @@ export type ToPrimary =
   | { t: 'changed'; ask: number; saleId: string }
   /** GET /metrics: answered with the node's aggregated metrics, Prometheus text format */
   | { t: 'metrics'; ask: number }
+  /** this worker now has (on) or no longer has (off) a dashboard listener */
+  | { t: 'watch'; on: boolean }
   /** requests per key since the last tick (keys[i] sent counts[i]), in wall-clock second `window` */
   | { t: 'rate'; kind: RateKind; window: number; keys: string[]; counts: number[] }
   | Answer

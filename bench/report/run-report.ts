@@ -35,6 +35,8 @@ export interface RunReport {
   /** extra environment seckill ran with (--env) */
   readonly env: Readonly<Record<string, string>>
   readonly target: string | null
+  /** a live dashboard was connected to seckill during every load (--dashboard); absent: no */
+  readonly dashboard?: boolean
   readonly scenarios: ScenarioReport[]
   readonly ok: boolean
 }

@@ -1,5 +1,6 @@
 import { type HttpRequest, type HttpResponse, type TemplatedApp, uws } from '../uws'
 import { asHead, framed, type Handler, headOf } from './framing'
+import { operatorPages } from './operator-pages'
 import { healthz, metricsRoute, readyzRoute } from './ops-routes'
 import { type OrderContext, orderRoutes } from './order-routes'
 import { pageRoutes } from './page-routes'
@@ -13,6 +14,8 @@ export type AppContext = PurchaseContext &
   OrderContext & {
     /** the node's metrics, aggregated over its workers by the primary */
     metrics(): Promise<string>
+    /** GET /api/v1/dashboard/events: the live dashboard's push channel (dashboard-stream.ts) */
+    dashboard: Handler
   }
 
 /**
@@ -45,6 +48,7 @@ export function buildApp(ctx: AppContext): TemplatedApp {
   get('/buy/ticket', buy, headBuyTicket)
   post('/buy/ticket', buy)
   post('/api/v1/sales', sales.create)
+  get('/api/v1/sales', sales.list)
   get('/api/v1/sales/:id', sales.get)
   get('/api/v1/sales/:id/state', pages.state)
   post('/api/v1/sales/:id/start', sales.start)
@@ -60,5 +64,13 @@ export function buildApp(ctx: AppContext): TemplatedApp {
   get('/healthz', healthz)
   get('/readyz', readyzRoute(ctx.redis, ctx.pg))
   get('/metrics', metricsRoute(ctx.metrics))
+  // A stream has no HEAD form: HEAD gets the 404 of an unknown route rather than an open stream.
+  app.get('/api/v1/dashboard/events', framed(ctx.dashboard))
+  const ops = operatorPages()
+  get('/admin', ops.admin)
+  get('/pages/admin.js', ops.adminJs)
+  get('/dashboard', ops.dashboard)
+  get('/pages/dashboard.js', ops.dashboardJs)
+  get('/pages/common.css', ops.css)
   return app.any('/*', framed(notFound))
 }

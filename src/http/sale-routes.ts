@@ -143,7 +143,18 @@ export function saleRoutes(ctx: SaleContext) {
     })
   }
 
-  return { create, get, start: change('start'), close: change('close'), stock }
+  // Every sale from this worker's copies (each at most SALE_POLL_MS behind Redis after a bell,
+  // and a fresh copy reaches every worker before an admin change answers): no Redis call, so an
+  // open console costs the stock store nothing. Sorted by id so the console's table is stable.
+  const list = (res: HttpResponse, req: HttpRequest): void => {
+    if (!isAdmin(req, token)) return writeError(res, 'unauthorized')
+    const now = ctx.now()
+    const sales = Array.from(ctx.desks.all(), (d) => saleView(d.record, now))
+    sales.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    writeJson(res, '200 OK', JSON.stringify({ sales }), 'no-store')
+  }
+
+  return { create, get, list, start: change('start'), close: change('close'), stock }
 }
 
 /** The answer to a change of stock adjustStock-1.lua refused; nothing changed. */

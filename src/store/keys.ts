@@ -79,3 +79,18 @@ export function saleIdOfBell(prefix: string, channel: string): string | null {
   const id = channel.slice(head.length, channel.length - tail.length)
   return id === '' ? null : id
 }
+
+/**
+ * The fleet dashboard's keys (cluster/dashboard-fleet.ts). Each is used alone, in single-key
+ * commands, so they may live in any slot of a Redis Cluster.
+ */
+export function dashboardKeys(prefix: string) {
+  return {
+    /** present (a few seconds' TTL) while some node of the fleet has a dashboard open */
+    watched: `${prefix}dashboard:watched`,
+    /** sorted set: node name, scored by when it last wrote its snapshot (ms) */
+    nodes: `${prefix}dashboard:nodes`,
+    /** a node's latest snapshot (JSON), with a few seconds' TTL */
+    node: (name: string) => `${prefix}dashboard:node:${name}`,
+  }
+}

@@ -55,8 +55,8 @@ export class PrimaryLink implements QuotaSource {
   readonly metrics = (): Promise<string> =>
     this.requests.ask((ask) => this.send({ t: 'metrics', ask }), METRICS_TIMEOUT_MS, NO_METRICS)
 
-  /** Route the primary's messages to this worker's desks and rate limits. */
-  listen(desks: Desks, rate: RateLimits): void {
+  /** Route the primary's messages to this worker's desks, rate limits and dashboard listeners. */
+  listen(desks: Desks, rate: RateLimits, dashboard: (json: string) => void): void {
     this.channel.listen((msg) => {
       switch (msg.t) {
         case 'sale':
@@ -84,6 +84,9 @@ export class PrimaryLink implements QuotaSource {
           break
         case 'view':
           this.send({ t: 'answer', ask: msg.ask, value: desks.view(msg.saleId) })
+          break
+        case 'dashboard':
+          dashboard(msg.json)
           break
         case 'answer':
           this.requests.settle(msg)

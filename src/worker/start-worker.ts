@@ -2,6 +2,7 @@ import { buyerTokens } from '../buyer-token'
 import type { Config } from '../config'
 import { createPool, pgOptionsOf } from '../db/pg'
 import { buildApp } from '../http/app'
+import { DashboardStream } from '../http/dashboard-stream'
 import { drainConnections, requestsServed } from '../http/framing'
 import { clientGone, settle } from '../http/purchase-routes'
 import { RateLimiter, type RateLimits } from '../http/rate-limit'
@@ -69,7 +70,10 @@ export async function startWorker(
   setDeskSource(() =>
     Array.from(desks.all(), (d) => ({ id: d.record.id, quota: d.quota, parked: d.parkedCount })),
   )
-  primary.listen(desks, rate)
+  const dashboard = new DashboardStream(config.SECKILL_ADMIN_TOKEN, (on) =>
+    primary.send({ t: 'watch', on }),
+  )
+  primary.listen(desks, rate, (json) => dashboard.relay(json))
   rate.user.start()
   rate.ip.start()
   const stats = setInterval(() => primary.send({ t: 'stats', ...sampleStats(desks) }), STATS_MS)
@@ -84,6 +88,7 @@ export async function startWorker(
     now,
     changed: primary.changed,
     metrics: primary.metrics,
+    dashboard: dashboard.route,
   })
   // Know every sale before taking traffic: the primary's copies come only after 'ready', and a
   // /buy/ticket answered before them would say "sold out" for a sale that is on sale (seen
@@ -100,6 +105,7 @@ export async function startWorker(
     // connections already open, each answer closing its connection; let attempts already
     // collected get their answers from Redis; then go.
     uws.us_listen_socket_close(socket)
+    dashboard.close()
     drainConnections()
     await drained(desks, config.SHUTDOWN_TIMEOUT_MS / 2)
     await pipeline.stop()
