@@ -5,11 +5,13 @@ import { type DashboardFeed, SNAPSHOT_MS } from './dashboard-feed'
 
 /**
  * Every node of the fleet on one dashboard, through Redis. While some node has a dashboard open
- * it keeps `dashboard:watched` alive (a few seconds' TTL); every primary GETs that key once a
- * second (the whole cost while nobody watches) and, while it is there, writes its own snapshot
- * to `dashboard:node:<WRITER_NAME>` (same TTL) and its name in the `dashboard:nodes` sorted set.
+ * it publishes on `dashboard:watch` every second; every primary hears that on its bell's
+ * connection (src/store/sale-bell.ts) and, for a few seconds after, writes its own snapshot to
+ * `dashboard:node:<WRITER_NAME>` (same TTL) and its name in the `dashboard:nodes` sorted set.
  * A node with a listener reads the others' snapshots back and adds them to what it pushes.
- * Single-key commands only, so it works on a Redis Cluster; a node that stops simply ages out.
+ * While nobody watches, no node sends Redis anything for this (an idle node and the refusal
+ * path stay free of Redis commands). Single-key commands only, so it works on a Redis Cluster;
+ * a node that stops simply ages out.
  */
 
 /** A snapshot older than this is gone: a node that stopped leaves the dashboard within it. */
@@ -23,6 +25,8 @@ export class DashboardFleet {
   /** the last step failed: said once, not every second of a Redis outage */
   private failing = false
   private readonly keys: ReturnType<typeof dashboardKeys>
+  /** until when (ms) some node was last heard to watch */
+  private watchedUntil = 0
 
   constructor(
     private readonly redis: RedisClient,
@@ -41,6 +45,11 @@ export class DashboardFleet {
   stop(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+  }
+
+  /** Some node of the fleet has a dashboard open (its message on `dashboard:watch`). */
+  watched(): void {
+    this.watchedUntil = Date.now() + TTL_MS
   }
 
   private tick(): void {
@@ -64,8 +73,8 @@ export class DashboardFleet {
     const redis = this.redis
     const keys = this.keys
     const local = this.feed.listened
-    if (local) await redis.set(keys.watched, this.node, 'PX', TTL_MS)
-    else if ((await redis.get(keys.watched)) === null) return
+    if (local) await redis.publish(keys.watch, this.node)
+    else if (Date.now() > this.watchedUntil) return
     // With a listener here the feed builds every second anyway; otherwise build for the fleet.
     const own = local ? this.feed.latestOwn : JSON.stringify(await this.feed.build())
     if (own === null) return

@@ -112,6 +112,7 @@ export async function startPrimary(config: Config, o: PrimaryOptions): Promise<P
   hub.start()
   for (const job of jobs) job.start()
   const fleet = new DashboardFleet(redis, prefix, config.WRITER_NAME, hub.dashboard)
+  bell.listenForDashboards(() => fleet.watched())
   fleet.start()
   // logrotate signals the primary (kill -USR2): every worker reopens its file too.
   const reopenLogs = () => {

@@ -86,8 +86,11 @@ export function saleIdOfBell(prefix: string, channel: string): string | null {
  */
 export function dashboardKeys(prefix: string) {
   return {
-    /** present (a few seconds' TTL) while some node of the fleet has a dashboard open */
-    watched: `${prefix}dashboard:watched`,
+    /**
+     * pub/sub channel (not a key): a node with a dashboard open publishes on it every second, and
+     * every node that hears it writes its snapshot for a few seconds
+     */
+    watch: `${prefix}dashboard:watch`,
     /** sorted set: node name, scored by when it last wrote its snapshot (ms) */
     nodes: `${prefix}dashboard:nodes`,
     /** a node's latest snapshot (JSON), with a few seconds' TTL */

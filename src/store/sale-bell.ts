@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis'
-import { bellPattern, saleIdOfBell } from './keys'
+import { bellPattern, dashboardKeys, saleIdOfBell } from './keys'
 import { clusterSeeds, credentials, type RedisTarget } from './redis'
 
 /**
@@ -36,6 +36,7 @@ export interface BellListener {
 export class SaleBell {
   private sub: Redis | null = null
   private readonly listeners: BellListener[] = []
+  private onWatch: (() => void) | null = null
   private stopped = false
   /** on a cluster: the nodes to try, in turn ("host:port"), seeds first */
   private readonly nodes: string[]
@@ -57,6 +58,14 @@ export class SaleBell {
 
   listen(listener: BellListener): void {
     this.listeners.push(listener)
+  }
+
+  /**
+   * Call `onWatch` whenever some node says it has a dashboard open (cluster/dashboard-fleet.ts):
+   * on this same connection, so a node with nobody watching sends Redis nothing for it.
+   */
+  listenForDashboards(onWatch: () => void): void {
+    this.onWatch = onWatch
   }
 
   /** Connect and subscribe; a Redis that is down now is retried in the background. */
@@ -110,6 +119,9 @@ export class SaleBell {
       const urgent = isUrgent(message)
       for (const l of this.listeners) l.ring(saleId, urgent)
     })
+    sub.on('message', (channel: string) => {
+      if (channel === dashboardKeys(this.prefix).watch) this.onWatch?.()
+    })
     sub.on('ready', () => {
       this.subscribe(sub)
     })
@@ -121,6 +133,7 @@ export class SaleBell {
     try {
       if (this.nodes.length > 0) await this.learnNodes(sub)
       await sub.psubscribe(bellPattern(this.prefix))
+      await sub.subscribe(dashboardKeys(this.prefix).watch)
     } catch {
       // The connection dropped again: the next 'ready' (or node) subscribes again.
       return
