@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault suite with long repetitions, by hand (CI runs it with FAULT_REPEAT=5 and the 40 s
+# The fault suite with long repetitions, by hand (CI runs it with FAULT_REPEAT=3 and the 40 s
 # Redis stop once): each fault injected FAULT_REPEAT times (default 10) into one live sale, the
 # 40 s stop FAULT_LONG_STOP_REPEAT times (default 5, about 4 minutes), the whole file ROUNDS
 # times (default 1). Every round must end "0 failed". Then the fleet's node loss
