@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { dirname, join, relative } from 'node:path'
+import { join, relative } from 'node:path'
+import { checkoutRoot } from '../../src/http/static-asset'
 
 /**
  * The one way the tests and the benchmarks run a process of their own (a seckill node, the bare
@@ -13,17 +13,7 @@ import { dirname, join, relative } from 'node:path'
  * The repository: the nearest folder up with a package.json. This file runs from bench/harness
  * when tap runs the tests' sources and from dist/bench/harness when a benchmark runs the build.
  */
-export const ROOT = findRoot(__dirname)
-
-function findRoot(from: string): string {
-  let dir = from
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error(`no package.json above ${from}`)
-    dir = up
-  }
-  return dir
-}
+export const ROOT = checkoutRoot(__dirname)
 
 export interface Child {
   readonly proc: ChildProcess

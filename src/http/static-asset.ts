@@ -26,7 +26,8 @@ const TYPES: Record<string, string> = {
 /** The pages/ folder of the checkout (beside package.json), from src/http/ or dist/src/http/. */
 export const PAGES_DIR = join(checkoutRoot(__dirname), 'pages')
 
-function checkoutRoot(from: string): string {
+/** The checkout (or installed package): the nearest folder above `from` holding package.json. */
+export function checkoutRoot(from: string): string {
   let dir = from
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir)
